@@ -1,0 +1,5 @@
+"""``python -m hyperfuse``."""
+
+from hyperfuse.cli.main import run
+
+run()

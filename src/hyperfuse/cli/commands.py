@@ -1,0 +1,306 @@
+"""Implementations of the CLI subcommands (kept apart from the option declarations)."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .._validation import check_pair, check_ratio, to_hwc, to_internal
+from ..errors import InputError, ShapeError, SRFError
+from ..types import RasterMeta, SensorSpec
+from . import _common as C
+
+__all__ = ["simulate_command", "fuse_command", "evaluate_command", "methods_command"]
+
+
+def _check_writable(*paths: Path) -> None:
+    from ..io import check_format
+
+    for p in paths:
+        check_format(p)
+
+
+def _write_all(items: list[tuple[Path, np.ndarray, RasterMeta]]) -> None:
+    """Write several outputs; if any fails, remove the ones already written."""
+    from ..io import write
+
+    done: list[Path] = []
+    try:
+        for path, array, meta in items:
+            write(path, array, meta)
+            done.append(path)
+    except BaseException:
+        for p in done:
+            _remove(p)
+        raise
+
+
+def _remove(p: Path) -> None:
+    import shutil
+
+    if p.is_dir():
+        shutil.rmtree(p, ignore_errors=True)
+    else:
+        p.unlink(missing_ok=True)
+        for side in (p.with_name(p.name + ".json"), p.with_suffix(".hdr"), p.with_suffix(".img")):
+            if side != p:
+                side.unlink(missing_ok=True)
+
+
+def _lr_transform(transform: tuple[float, ...] | None, ratio: int) -> tuple[float, ...] | None:
+    if transform is None:
+        return None
+    a, b, c, d, e, f = transform[:6]
+    return (a * ratio, b * ratio, c, d * ratio, e * ratio, f)
+
+
+def simulate_command(
+    *, reference: Path, hsi_out: Path, msi_out: Path, ratio: str, srf: str, psf_sigma: float | None,
+    psf_size: int | None, phase: str, snr_hsi: float | None, snr_msi: float | None, seed: int,
+    preset: str | None, key: str | None, layout: str | None, scale: str | None, nodata: float | None,
+    wavelengths: Path | None, min_coverage: float, sensor_out: Path | None,
+) -> None:
+    from ..physics.sensor import PRESETS, make_sensor, simulate
+
+    from .main import _phase
+
+    kw: dict[str, Any] = {}
+    if preset is not None:
+        if preset not in PRESETS:
+            raise InputError(f"unknown preset {preset!r}; choose one of: {', '.join(sorted(PRESETS))}")
+        p = PRESETS[preset]
+        kw = p.sensor_kwargs()
+        ratio = ratio or str(p.ratio)
+        srf = srf or p.srf
+        scale = scale or (None if p.scale is None else str(p.scale))
+        min_coverage = p.min_coverage if min_coverage == 0.95 else min_coverage
+    if not ratio:
+        raise InputError("missing --ratio; pass e.g. --ratio 4 (or --preset NAME)")
+    if not srf:
+        raise InputError("missing --srf; pass a name (hyperfuse srfs) or a file (or --preset NAME)")
+    r = check_ratio(ratio)
+    _check_writable(hsi_out, msi_out, *([sensor_out] if sensor_out else []))
+    cube, meta = C.load_cube(reference, name=str(reference), key=key, layout=layout, scale=scale, nodata=nodata)
+    if preset is not None and PRESETS[preset].crop is not None:
+        ch, cw = PRESETS[preset].crop  # type: ignore[misc]
+        cube = cube[:ch, :cw]
+    if cube.shape[0] < r or cube.shape[1] < r:
+        raise ShapeError(f"reference is {cube.shape[0]}x{cube.shape[1]}, smaller than the ratio {r}")
+    wl = C.hsi_wavelengths(meta, wavelengths)
+    R, band_names, srf_info = C.resolve_srf(srf, wl, cube.shape[2], min_coverage=min_coverage)
+    kw.update(
+        ratio=r, srf=R, wavelengths=wl, msi_band_names=band_names, phase=_phase(phase),
+        snr_hsi=snr_hsi if snr_hsi is not None else kw.get("snr_hsi"),
+        snr_msi=snr_msi if snr_msi is not None else kw.get("snr_msi"),
+    )
+    if psf_sigma is not None:
+        kw["psf_sigma"] = psf_sigma
+    if psf_size is not None:
+        kw["psf_size"] = psf_size
+    kw["info"] = {**kw.get("info", {}), **srf_info}
+    spec = make_sensor(**kw)
+    pair = simulate(to_internal(cube, name="reference"), spec, rng=seed)
+    if pair.crop != (0, 0):
+        C.err_console.print(
+            f"[yellow]note:[/yellow] cropped {pair.crop[0]} rows and {pair.crop[1]} columns so the "
+            f"size is a multiple of {r}", highlight=False,
+        )
+    base = meta.extra.copy()
+    base.update(simulation={"seed": seed, "crop": list(pair.crop), "preset": preset, "reference": str(reference)})
+    hsi_meta = RasterMeta(wavelengths=wl, fwhm=meta.fwhm, crs=meta.crs,
+                          transform=_lr_transform(meta.transform, r), extra=base)
+    msi_meta = RasterMeta(crs=meta.crs, transform=meta.transform, band_names=band_names, extra=base)
+    outputs = [(hsi_out, to_hwc(pair.hsi), hsi_meta), (msi_out, to_hwc(pair.msi), msi_meta)]
+    _write_all(outputs)
+    if sensor_out is not None:
+        try:
+            C.write_json(sensor_out, spec.to_dict())
+        except BaseException:
+            for p, _, _ in outputs:
+                _remove(p)
+            raise
+    C.console.print(
+        f"LR-HSI {tuple(pair.hsi.shape[1:])} -> {hsi_out}\nHR-MSI {tuple(pair.msi.shape[1:])} -> {msi_out}"
+        f"\nratio {r}, PSF {spec.psf.shape[0]}x{spec.psf.shape[1]} "
+        f"(sigma {spec.info.get('psf_sigma', float('nan')):.3f}), offset {spec.offset[0]}, "
+        f"MSI bands {', '.join(band_names)}", highlight=False,
+    )
+
+
+def _parse_options(options: list[str] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in options or []:
+        if "=" not in item:
+            raise InputError(f"--option must be KEY=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        try:
+            out[k.strip().replace("-", "_")] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k.strip().replace("-", "_")] = v
+    return out
+
+
+def load_sensor_file(path: Path) -> SensorSpec:
+    """Read a sensor JSON written by ``simulate --sensor-out`` or an estimator."""
+    try:
+        data = json.loads(Path(path).read_text())
+        return SensorSpec.from_dict(data)
+    except FileNotFoundError:
+        raise InputError(f"{path}: sensor file not found; check the path") from None
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{path}: not a valid sensor JSON ({exc}); write one with --sensor-out") from None
+
+
+def fuse_command(
+    *, hsi: Path, msi: Path, out: Path, method: str, ratio: str, srf: str | None, sensor: Path | None,
+    psf_sigma: float | None, psf_size: int | None, phase: str, record: Path | None, key: str | None,
+    layout: str | None, scale: str | None, nodata: float | None, wavelengths: Path | None,
+    min_coverage: float, option: list[str] | None,
+) -> None:
+    from ..methods.registry import get_method
+    from ..physics.sensor import make_sensor
+
+    from .main import _phase
+
+    t0 = time.perf_counter()
+    spec_file = load_sensor_file(sensor) if sensor is not None else None
+    if not ratio and spec_file is None:
+        raise InputError("missing --ratio; pass e.g. --ratio 4")
+    r = check_ratio(ratio) if ratio else spec_file.ratio  # type: ignore[union-attr]
+    if spec_file is not None and spec_file.ratio != r:
+        raise ShapeError(f"--ratio {r} differs from the sensor file's ratio {spec_file.ratio}")
+    fusion = get_method(method, **_parse_options(option))
+    _check_writable(out, *([record] if record else []))
+    h_arr, h_meta = C.load_cube(hsi, name=str(hsi), key=key, layout=layout, scale=scale, nodata=nodata)
+    m_arr, m_meta = C.load_cube(msi, name=str(msi), key=key, layout=layout, scale=scale, nodata=nodata)
+    h = to_internal(h_arr, name="hsi")
+    m = to_internal(m_arr, name="msi")
+    check_pair(h, m, r)
+    wl = C.hsi_wavelengths(h_meta, wavelengths)
+    if spec_file is not None:
+        spec = spec_file
+        if srf is not None and srf != "estimate":
+            R, names, info = C.resolve_srf(srf, wl, h.shape[1], min_coverage=min_coverage)
+            spec = spec.replace(srf=R, msi_band_names=names, info={**spec.info, **info})
+        elif srf == "estimate":
+            spec = spec.replace(srf=None)
+    else:
+        R = None
+        names = m_meta.band_names
+        info: dict[str, Any] = {}
+        if srf is None and fusion.needs_srf and not fusion.blind:
+            raise SRFError(f"method {method!r} needs --srf NAME|FILE, or --srf estimate if it is unknown")
+        if srf is not None and srf != "estimate":
+            R, names, info = C.resolve_srf(srf, wl, h.shape[1], min_coverage=min_coverage)
+        spec = make_sensor(r, srf=R, psf_sigma=psf_sigma, psf_size=psf_size, phase=_phase(phase),
+                           wavelengths=wl, msi_band_names=names, info=info)
+    if spec.srf is not None and spec.srf.shape[0] != m.shape[1]:
+        raise SRFError(
+            f"SRF has {spec.srf.shape[0]} bands but the MSI has {m.shape[1]}; pass the SRF of this "
+            "MSI (bands dropped for low coverage must also be removed from the MSI)"
+        )
+    with C.progress_bar(f"{method}") as update:
+        def progress(stage: str, i: int, total: int, cost: float = math.nan) -> None:
+            update(i, total, f"{stage} cost {cost:.4g}" if cost == cost else stage)
+
+        if hasattr(fusion, "progress"):
+            fusion.progress = progress  # type: ignore[attr-defined]
+        with C.user_warnings_to_console():
+            result = fusion.fuse(h, m, spec)
+    cube = result.cube
+    out_meta = RasterMeta(
+        wavelengths=wl, fwhm=h_meta.fwhm, crs=m_meta.crs, transform=m_meta.transform,
+        extra={"method": method},
+    )
+    wall = time.perf_counter() - t0
+    rec = C.run_record(
+        command="fuse", method=method,
+        config=_config_dict(fusion), sensor=result.sensor_estimate or spec, wall_time=wall,
+        extra={
+            "inputs": {"hsi": str(hsi), "msi": str(msi)},
+            "output": str(out),
+            "iterations": {k: v for k, v in result.info.items() if "iter" in k},
+            "info": result.info,
+            "history_length": {k: len(v) for k, v in result.history.items()},
+        },
+    )
+    _write_all([(out, to_hwc(cube.float()), out_meta)])
+    if record is not None:
+        try:
+            C.write_json(record, rec)
+        except BaseException:
+            _remove(out)
+            raise
+    C.console.print(
+        f"{method}: {tuple(cube.shape[1:])} -> {out} in {wall:.2f} s "
+        f"(peak memory {rec['peak_memory_mb']:.0f} MiB)", highlight=False,
+    )
+
+
+def _config_dict(fusion: Any) -> dict[str, Any]:
+    import dataclasses
+
+    cfg = getattr(fusion, "config", None)
+    return dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else {}
+
+
+def evaluate_command(
+    *, reference: Path, estimate: Path, ratio: str, as_json: bool, metric_set: str, data_range: str,
+    crop: str, key: str | None, layout: str | None, scale: str | None,
+) -> None:
+    from ..metrics import evaluate
+
+    if not ratio:
+        raise InputError("missing --ratio; pass the resolution ratio used for ERGAS, e.g. --ratio 4")
+    r = check_ratio(ratio)
+    try:
+        dr: float | str = float(data_range)
+    except ValueError:
+        dr = data_range
+    crop_v: int | str = int(crop) if crop.isdigit() else crop
+    ref, _ = C.load_cube(reference, name=str(reference), key=key, layout=layout, scale=scale)
+    est, _ = C.load_cube(estimate, name=str(estimate), key=key, layout=layout, scale=scale)
+    if ref.shape != est.shape:
+        raise ShapeError(
+            f"reference is {ref.shape} but estimate is {est.shape} (H, W, bands); pass cubes of the same shape"
+        )
+    res = evaluate(
+        torch.from_numpy(est).permute(2, 0, 1)[None], torch.from_numpy(ref).permute(2, 0, 1)[None],
+        ratio=r, metric_set=metric_set, data_range=dr, crop=crop_v,
+    )
+    if as_json:
+        print(json.dumps(C._jsonable(res), sort_keys=True))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{estimate} vs {reference}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for k in ("psnr", "rmse", "sam", "ergas", "ssim", "uiqi", "cc"):
+        if k in res:
+            table.add_row(k.upper(), f"{res[k]:.4f}")
+    C.console.print(table)
+
+
+def methods_command(*, as_json: bool) -> None:
+    from ..methods.registry import list_methods, method_info
+
+    infos = [method_info(n) for n in list_methods()]
+    if as_json:
+        print(json.dumps(C._jsonable(infos), indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(title="hyperfuse methods")
+    for col in ("name", "blind", "trainable", "parameters", "description"):
+        table.add_column(col)
+    for i in infos:
+        table.add_row(i["name"], str(i["blind"]), str(i["trainable"]),
+                      "-" if i["parameters"] is None else f"{i['parameters']:,}", i["description"])
+    C.console.print(table)

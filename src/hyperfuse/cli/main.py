@@ -1,0 +1,224 @@
+"""The ``hyperfuse`` command.
+
+Every subcommand is a few lines that build library objects and call the library.
+Errors caused by input (any :class:`~hyperfuse.errors.HyperfuseError`) print one
+line on stderr and exit with code 2; nothing is written in that case.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+
+from .. import __version__
+from ..errors import HyperfuseError, InputError
+
+app = typer.Typer(
+    name="hyperfuse",
+    help="Hyperspectral-multispectral image fusion: simulate, fuse, evaluate.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+# Shared option declarations -------------------------------------------------------------
+Ratio = Annotated[str, typer.Option("--ratio", help="Integer resolution ratio r = MSI size / HSI size.")]
+PsfSigma = Annotated[
+    float | None, typer.Option("--psf-sigma", help="Gaussian PSF sigma in HR pixels [default: FWHM = r].")
+]
+PsfSize = Annotated[
+    int | None, typer.Option("--psf-size", help="PSF width K [default: smallest K >= 2*ceil(3 sigma)+1, K = r mod 2].")
+]
+Phase = Annotated[
+    str,
+    typer.Option("--phase", help="Sampling phase: block_centred, mossfuse, corner, or an offset 0..r-1."),
+]
+Key = Annotated[str | None, typer.Option("--key", help="Variable/dataset name in .mat/.h5/.zarr files.")]
+Layout = Annotated[
+    str | None, typer.Option("--layout", help="Axis order of .npy/.mat arrays: hwc (default) or chw.")
+]
+Scale = Annotated[
+    str | None,
+    typer.Option(
+        "--scale",
+        help="Divide stored values by this number (or 'max': the cube maximum). Required for "
+        "integer data without a scale in their metadata.",
+    ),
+]
+Nodata = Annotated[
+    float | None,
+    typer.Option("--nodata", help="Value marking missing pixels; they and NaN/Inf are filled from neighbours."),
+]
+Wavelengths = Annotated[
+    Path | None, typer.Option("--wavelengths", help="HSI band centres in nm (.npy/.csv/.txt), if the file has none.")
+]
+MinCoverage = Annotated[
+    float, typer.Option("--min-coverage", help="Drop MSI bands whose response the HSI covers less than this.")
+]
+
+
+def _phase(value: str) -> str | int:
+    if value.lstrip("-").isdigit():
+        return int(value)
+    if value not in ("block_centred", "mossfuse", "corner"):
+        raise InputError(f"--phase must be block_centred, mossfuse, corner or an integer, got {value!r}")
+    return value
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"hyperfuse {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Hyperspectral-multispectral image fusion."""
+
+
+# simulate ----------------------------------------------------------------------------------
+@app.command()
+def simulate(
+    reference: Annotated[Path, typer.Argument(help="Reference cube (H, W, L) to degrade.")],
+    hsi_out: Annotated[Path, typer.Option("--hsi-out", help="Where to write the LR-HSI.")],
+    msi_out: Annotated[Path, typer.Option("--msi-out", help="Where to write the HR-MSI.")],
+    ratio: Ratio = "",
+    srf: Annotated[str, typer.Option("--srf", help="SRF name (see `hyperfuse srfs`) or file.")] = "",
+    psf_sigma: PsfSigma = None,
+    psf_size: PsfSize = None,
+    phase: Phase = "block_centred",
+    snr_hsi: Annotated[float | None, typer.Option("--snr-hsi", help="HSI noise SNR in dB.")] = None,
+    snr_msi: Annotated[float | None, typer.Option("--snr-msi", help="MSI noise SNR in dB.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Noise seed.")] = 0,
+    preset: Annotated[str | None, typer.Option("--preset", help="A named protocol (protocols.md §7).")] = None,
+    key: Key = None,
+    layout: Layout = None,
+    scale: Scale = None,
+    nodata: Nodata = None,
+    wavelengths: Wavelengths = None,
+    min_coverage: MinCoverage = 0.95,
+    sensor_out: Annotated[
+        Path | None, typer.Option("--sensor-out", help="Write the sensor (ratio, PSF, SRF) as JSON.")
+    ] = None,
+) -> None:
+    """Simulate an (LR-HSI, HR-MSI) pair from a reference cube (Wald protocol)."""
+    from .commands import simulate_command
+
+    simulate_command(**locals())
+
+
+# fuse --------------------------------------------------------------------------------------
+@app.command()
+def fuse(
+    hsi: Annotated[Path, typer.Option("--hsi", help="Low-resolution hyperspectral image.")],
+    msi: Annotated[Path, typer.Option("--msi", help="High-resolution multispectral image.")],
+    out: Annotated[Path, typer.Option("--out", help="Output cube (format from the suffix).")],
+    method: Annotated[str, typer.Option("--method", help="Fusion method (see `hyperfuse methods`).")] = "cnmf",
+    ratio: Ratio = "",
+    srf: Annotated[
+        str | None, typer.Option("--srf", help="SRF name or file; 'estimate' if unknown.")
+    ] = None,
+    sensor: Annotated[
+        Path | None, typer.Option("--sensor", help="Sensor JSON (from --sensor-out or estimate-srf).")
+    ] = None,
+    psf_sigma: PsfSigma = None,
+    psf_size: PsfSize = None,
+    phase: Phase = "block_centred",
+    record: Annotated[Path | None, typer.Option("--record", help="Write the run record (JSON).")] = None,
+    key: Key = None,
+    layout: Layout = None,
+    scale: Scale = None,
+    nodata: Nodata = None,
+    wavelengths: Wavelengths = None,
+    min_coverage: MinCoverage = 0.95,
+    option: Annotated[
+        list[str] | None, typer.Option("--option", "-o", help="Method option KEY=VALUE (repeatable).")
+    ] = None,
+) -> None:
+    """Fuse an LR-HSI with an HR-MSI."""
+    from .commands import fuse_command
+
+    fuse_command(**locals())
+
+
+# evaluate ----------------------------------------------------------------------------------
+@app.command()
+def evaluate(
+    reference: Annotated[Path, typer.Option("--reference", help="Ground-truth cube.")],
+    estimate: Annotated[Path, typer.Option("--estimate", help="Fused cube to score.")],
+    ratio: Ratio = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    metric_set: Annotated[
+        str, typer.Option("--metric-set", help="hyperfuse, yokoya2017 or mossfuse_reference.")
+    ] = "hyperfuse",
+    data_range: Annotated[
+        str, typer.Option("--data-range", help="PSNR/SSIM peak: a number, ref_band_max or ref_global_max.")
+    ] = "1.0",
+    crop: Annotated[str, typer.Option("--crop", help="Border pixels to exclude, or 'ratio'.")] = "0",
+    key: Key = None,
+    layout: Layout = None,
+    scale: Scale = None,
+) -> None:
+    """Score an estimate against a reference with every full-reference metric."""
+    from .commands import evaluate_command
+
+    evaluate_command(**locals())
+
+
+# methods -----------------------------------------------------------------------------------
+@app.command()
+def methods(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List the registered fusion methods."""
+    from .commands import methods_command
+
+    methods_command(as_json=as_json)
+
+
+@app.command()
+def srfs() -> None:
+    """List the built-in spectral response names usable with --srf."""
+    from ..physics.srf import list_srfs
+
+    for name in list_srfs():
+        typer.echo(name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI in-process and return the exit code (0 ok, 2 bad input)."""
+    from ._common import err_console
+
+    args = sys.argv[1:] if argv is None else list(argv)
+    try:
+        app(args=args, prog_name="hyperfuse", standalone_mode=False)
+    except HyperfuseError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        return 2
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return int(exc.exit_code)
+    except click.exceptions.Abort:
+        err_console.print("aborted")
+        return 130
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        return 130
+    return 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
