@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import platform
-import resource
-import sys
-import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,10 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
-from .._atomic import atomic_write_text
 from ..errors import InputError, SRFError
-from ..types import RasterMeta, SensorSpec
+from ..records import jsonable, peak_memory_mb, run_record, versions, write_json
+from ..types import RasterMeta
 
 __all__ = [
     "console",
@@ -30,6 +24,9 @@ __all__ = [
     "run_record",
     "write_json",
     "hsi_wavelengths",
+    "jsonable",
+    "peak_memory_mb",
+    "versions",
 ]
 
 
@@ -143,68 +140,6 @@ def progress_bar(description: str, total: int | None = None) -> Iterator[Callabl
             prog.update(task, **kw)
 
         yield update
-
-
-def peak_memory_mb() -> float:
-    """Peak resident set size of this process in MiB."""
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
-
-
-def versions() -> dict[str, str]:
-    """Versions of the software that produced a result."""
-    import numpy
-    import torch
-
-    return {
-        "hyperfuse": __version__,
-        "python": platform.python_version(),
-        "numpy": numpy.__version__,
-        "torch": torch.__version__,
-        "platform": platform.platform(),
-    }
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, (np.floating, np.integer)):
-        return obj.item()
-    if hasattr(obj, "tolist") and hasattr(obj, "dtype"):  # torch tensors
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, float | int | str | bool) or obj is None:
-        return obj
-    return repr(obj)
-
-
-def write_json(path: Path, payload: dict[str, Any]) -> None:
-    """Write canonical JSON atomically."""
-    atomic_write_text(path, json.dumps(_jsonable(payload), indent=2, sort_keys=True) + "\n")
-
-
-def run_record(
-    *, command: str, method: str | None, config: dict[str, Any], sensor: SensorSpec | None,
-    wall_time: float, extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The record of one run: method, config, versions, sensor, timings, peak memory."""
-    rec: dict[str, Any] = {
-        "command": command,
-        "method": method,
-        "config": config,
-        "versions": versions(),
-        "wall_time_s": round(wall_time, 4),
-        "peak_memory_mb": round(peak_memory_mb(), 1),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "sensor": None if sensor is None else sensor.to_dict(),
-    }
-    rec.update(extra or {})
-    return rec
 
 
 @contextmanager

@@ -16,7 +16,14 @@ from ..errors import InputError, ShapeError, SRFError
 from ..types import RasterMeta, SensorSpec
 from . import _common as C
 
-__all__ = ["simulate_command", "fuse_command", "evaluate_command", "methods_command"]
+__all__ = [
+    "simulate_command",
+    "fuse_command",
+    "evaluate_command",
+    "methods_command",
+    "demo_command",
+    "synth_command",
+]
 
 
 def _check_writable(*paths: Path) -> None:
@@ -67,7 +74,6 @@ def simulate_command(
     wavelengths: Path | None, min_coverage: float, sensor_out: Path | None,
 ) -> None:
     from ..physics.sensor import PRESETS, make_sensor, simulate
-
     from .main import _phase
 
     kw: dict[str, Any] = {}
@@ -165,7 +171,6 @@ def fuse_command(
 ) -> None:
     from ..methods.registry import get_method
     from ..physics.sensor import make_sensor
-
     from .main import _phase
 
     t0 = time.perf_counter()
@@ -275,7 +280,7 @@ def evaluate_command(
         ratio=r, metric_set=metric_set, data_range=dr, crop=crop_v,
     )
     if as_json:
-        print(json.dumps(C._jsonable(res), sort_keys=True))
+        print(json.dumps(C.jsonable(res), sort_keys=True))
         return
     from rich.table import Table
 
@@ -293,7 +298,7 @@ def methods_command(*, as_json: bool) -> None:
 
     infos = [method_info(n) for n in list_methods()]
     if as_json:
-        print(json.dumps(C._jsonable(infos), indent=2))
+        print(json.dumps(C.jsonable(infos), indent=2))
         return
     from rich.table import Table
 
@@ -304,3 +309,54 @@ def methods_command(*, as_json: bool) -> None:
         table.add_row(i["name"], str(i["blind"]), str(i["trainable"]),
                       "-" if i["parameters"] is None else f"{i['parameters']:,}", i["description"])
     C.console.print(table)
+
+
+def demo_command(
+    *, out: Path, size: int, bands: int, ratio: int, srf: str, snr: float | None, seed: int,
+    method: list[str] | None,
+) -> None:
+    from ..demo import run_demo
+
+    r = check_ratio(ratio)
+    if size < 2 * r or size % r:
+        raise ShapeError(f"--size {size} must be a multiple of the ratio {r} and at least {2 * r}")
+    with C.progress_bar("demo") as update:
+        def progress(stage: str, i: int, total: int, cost: float = math.nan) -> None:
+            update(i, total, f"cost {cost:.4g}" if cost == cost else "", desc=stage)
+
+        res = run_demo(out, size=size, bands=bands, ratio=r, srf=srf, snr=snr, seed=seed,
+                       methods=method, progress=progress,
+                       log=lambda msg: C.err_console.print(msg, highlight=False))
+    from rich.table import Table
+
+    table = Table(title=f"hyperfuse demo: dead leaves {size}x{size}x{bands}, x{r}")
+    for col in ("method", "PSNR (dB)", "SAM (deg)", "ERGAS", "SSIM", "time (s)"):
+        table.add_column(col, justify="left" if col == "method" else "right")
+    for row in res.rows:
+        table.add_row(row["method"], f"{row['psnr']:.2f}", f"{row['sam']:.3f}", f"{row['ergas']:.3f}",
+                      f"{row['ssim']:.4f}", f"{row['time_s']:.2f}")
+    C.console.print(table)
+    C.console.print(f"figure: {res.figure}\nresults: {res.folder / 'results.csv'}", highlight=False)
+
+
+def synth_command(
+    *, out: Path, size: tuple[int, int], bands: int, wavelengths: tuple[float, float], endmembers: int,
+    library: Path | None, seed: int, preview: Path | None,
+) -> None:
+    from ..data.synthetic import dead_leaves_scene, preview_figure, save_scene_npz
+
+    if out.suffix != ".npz":
+        raise InputError(f"--out must end in .npz, got {out.name!r}")
+    if bands < 1 or min(size) < 1 or endmembers < 1:
+        raise InputError("--size, --bands and --endmembers must be positive")
+    lo, hi = wavelengths
+    if not hi > lo:
+        raise InputError(f"--wavelengths must be increasing, got {lo} {hi}")
+    wl = np.linspace(lo, hi, bands)
+    spectra: Any = "builtin" if library is None else library
+    scene = dead_leaves_scene(tuple(size), wl, n_endmembers=endmembers, spectra=spectra, rng=seed)
+    save_scene_npz(out, scene)
+    if preview is not None:
+        preview_figure(scene, preview)
+    C.console.print(f"scene {size[0]}x{size[1]}x{bands}, {endmembers} endmembers -> {out}"
+                    + (f" (preview {preview})" if preview else ""), highlight=False)

@@ -8,7 +8,6 @@ line on stderr and exit with code 2; nothing is written in that case.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -191,6 +190,53 @@ def srfs() -> None:
 
     for name in list_srfs():
         typer.echo(name)
+
+
+# demo / synth ------------------------------------------------------------------------------
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the figure and the results.")] = Path(
+        "hyperfuse-demo"
+    ),
+    size: Annotated[int, typer.Option("--size", help="Scene size in pixels (square).")] = 256,
+    bands: Annotated[int, typer.Option("--bands", help="Number of HSI bands.")] = 100,
+    ratio: Annotated[int, typer.Option("--ratio", help="Resolution ratio.")] = 8,
+    srf: Annotated[str, typer.Option("--srf", help="MSI spectral response name.")] = "sentinel-2a",
+    snr: Annotated[float | None, typer.Option("--snr", help="Noise on both images in dB.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Scene and noise seed.")] = 0,
+    method: Annotated[
+        list[str] | None, typer.Option("--method", help="Run only these methods (repeatable).")
+    ] = None,
+) -> None:
+    """Built-in main job: a dead-leaves scene, a simulated sensor pair, every method, a figure."""
+    from .commands import demo_command
+
+    demo_command(**locals())
+
+
+@app.command()
+def synth(
+    out: Annotated[Path, typer.Option("--out", help="Output .npz (cube, E, A, wavelengths).")],
+    size: Annotated[
+        tuple[int, int], typer.Option("--size", help="Scene height and width.")
+    ] = (256, 256),
+    bands: Annotated[int, typer.Option("--bands", help="Number of bands.")] = 100,
+    wavelengths: Annotated[
+        tuple[float, float], typer.Option("--wavelengths", help="First and last band centre in nm.")
+    ] = (400.0, 2500.0),
+    endmembers: Annotated[int, typer.Option("--endmembers", help="Number of materials p.")] = 8,
+    library: Annotated[
+        Path | None, typer.Option("--library", help="Spectral library file to draw spectra from.")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    preview: Annotated[
+        Path | None, typer.Option("--preview", help="Write a false-colour + endmember PNG.")
+    ] = None,
+) -> None:
+    """Generate a dead-leaves hyperspectral scene with known endmembers and abundances."""
+    from .commands import synth_command
+
+    synth_command(**locals())
 
 
 def main(argv: list[str] | None = None) -> int:
