@@ -45,11 +45,13 @@ def jsonable(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [jsonable(v) for v in obj]
     if isinstance(obj, np.ndarray):
-        return obj.tolist()
+        return jsonable(obj.tolist())
     if isinstance(obj, (np.floating, np.integer)):
-        return obj.item()
+        return jsonable(obj.item())
     if hasattr(obj, "tolist") and hasattr(obj, "dtype"):  # torch tensors
-        return obj.tolist()
+        return jsonable(obj.tolist())
+    if isinstance(obj, float) and obj != obj:
+        return None  # NaN is not JSON; inf is kept (Python's json reads it back)
     if isinstance(obj, Path):
         return str(obj)
     if isinstance(obj, float | int | str | bool) or obj is None:

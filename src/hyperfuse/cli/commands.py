@@ -83,7 +83,9 @@ def simulate_command(
         p = PRESETS[preset]
         kw = p.sensor_kwargs()
         ratio = ratio or str(p.ratio)
-        srf = srf or p.srf
+        if not srf and p.srf is None:
+            raise InputError(f"preset {preset} needs {p.srf_note}; pass it with --srf FILE")
+        srf = srf or p.srf or ""
         scale = scale or (None if p.scale is None else str(p.scale))
         min_coverage = p.min_coverage if min_coverage == 0.95 else min_coverage
     if not ratio:

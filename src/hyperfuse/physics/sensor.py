@@ -245,7 +245,7 @@ class Preset:
 
     name: str
     ratio: int
-    srf: str
+    srf: str | None
     psf_sigma: float
     psf_size: int
     phase: Fn.Phase
@@ -254,6 +254,7 @@ class Preset:
     snr: float | None = None
     min_coverage: float = 0.95
     description: str = ""
+    srf_note: str = ""
 
     def sensor_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for :func:`make_sensor` (without the SRF)."""
@@ -276,24 +277,31 @@ def _fwhm(r: int) -> float:
     return Fn.fwhm_to_sigma(r)
 
 
+# Responses that hyperfuse does not ship (their licences or sources are the user's): the
+# preset names the file and the user passes it with --srf.
+_D700 = "the Nikon D700 31x3 matrix (nikon_d700_31x3_mhfnet_colnorm.npy, transposed to 3x31)"
+_CAMSPEC = "the CamSpec Nikon D700 curves as a wavelength table (camspec_28cams_rgb_400-720nm.npz)"
+
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in [
-        Preset("cave-x32-mossfuse", 32, "nikon-d700", 2.0, 31, "mossfuse", scale=65535.0,
-               description="CAVE 512x512x31 (user-supplied), MossFuse geometry"),
-        Preset("cave-x8", 8, "nikon-d700", 2.0, 7, "mossfuse", scale=65535.0,
-               description="CAVE 512x512x31 (user-supplied), x8"),
+        Preset("cave-x32-mossfuse", 32, None, 2.0, 31, "mossfuse", scale=65535.0,
+               description="CAVE 512x512x31 (user-supplied), MossFuse geometry", srf_note=_D700),
+        Preset("cave-x8", 8, None, 2.0, 7, "mossfuse", scale=65535.0,
+               description="CAVE 512x512x31 (user-supplied), x8", srf_note=_D700),
         Preset("chikusei-x6-wv2-35db", 6, "wv2-like", _fwhm(6), 12, "block_centred", scale=10000.0,
                snr=35.0, min_coverage=0.8, description="Chikusei 540x420 crop, Yokoya review set-up"),
-        Preset("paviau-x8-ikonos4", 8, "ikonos", _fwhm(8), 24, "block_centred", crop=(608, 336),
-               scale="max", description="Pavia University (user-supplied), 4-band IKONOS-like MSI"),
+        Preset("paviau-x8-ikonos4", 8, None, _fwhm(8), 24, "block_centred", crop=(608, 336),
+               scale="max", description="Pavia University (user-supplied), 4-band IKONOS-like MSI",
+               srf_note="the 4x103 ROSIS-to-IKONOS matrix (rosis103_to_4band_R_mhfnet.npy)"),
         Preset("jasper-s2-x4", 4, "sentinel-2a", _fwhm(4), 14, "block_centred", scale=5437.0,
                description="Jasper Ridge 100x100x198, Sentinel-2A (B10 dropped)"),
         Preset("jasper-s2-x8", 8, "sentinel-2a", _fwhm(8), 24, "block_centred", crop=(96, 96),
                scale=5437.0, description="Jasper Ridge cropped to 96x96"),
-        Preset("samson-rgb-x4", 4, "nikon-d700", _fwhm(4), 14, "block_centred", crop=(92, 92),
-               scale=1402.0, description="Samson 95x95x156 cropped to 92x92, Nikon D700 RGB"),
-        Preset("samson-rgb-x8", 8, "nikon-d700", _fwhm(8), 24, "block_centred", crop=(88, 88),
-               scale=1402.0, description="Samson cropped to 88x88"),
+        Preset("samson-rgb-x4", 4, None, _fwhm(4), 14, "block_centred", crop=(92, 92),
+               scale=1402.0, description="Samson 95x95x156 cropped to 92x92, Nikon D700 RGB",
+               srf_note=_CAMSPEC),
+        Preset("samson-rgb-x8", 8, None, _fwhm(8), 24, "block_centred", crop=(88, 88),
+               scale=1402.0, description="Samson cropped to 88x88", srf_note=_CAMSPEC),
     ]
 }
