@@ -28,7 +28,11 @@ _BUILTIN_MODULES = (
     "hyperfuse.methods.classical.bicubic",
     "hyperfuse.methods.classical.cnmf",
     "hyperfuse.methods.classical.gsa",
-    "hyperfuse.methods.scalmu",
+    "hyperfuse.methods.classical.sfim",
+    "hyperfuse.methods.classical.glp",
+    "hyperfuse.methods.classical.hysure",
+    "hyperfuse.methods.classical.fuse",
+    "hyperfuse.methods.unrolled.scalmu",
     "hyperfuse.methods.mossfuse",
 )
 _loaded = False
@@ -116,7 +120,12 @@ def method_info(name: str) -> dict[str, Any]:
     _load_builtins()
     entry = _REGISTRY[name]
     method = get_method(name)
-    n_params = sum(p.numel() for p in method.parameters() if p.requires_grad)
+    # Networks whose size depends on the data (L, l, r) report the count of their
+    # default configuration through ``parameter_count()``.
+    counter = getattr(method, "parameter_count", None)
+    n_params = counter() if callable(counter) else sum(
+        p.numel() for p in method.parameters() if p.requires_grad
+    )
     config = dataclasses.asdict(entry.config()) if entry.config is not None else {}
     return {
         "name": name,
