@@ -1,0 +1,707 @@
+"""CNMF — coupled non-negative matrix factorisation (Yokoya, Yairi, Iwasaki, TGRS 2012).
+
+``classical.md`` §3 and §3.1. The HSI is unmixed (Y_h ≈ E A_h), the endmembers are carried
+to the MSI through the SRF (E_m = R E) to unmix it at high resolution (Y_m ≈ E_m A), the
+abundances are carried back through the PSF (A_h = A D) to refine E, and the output is
+X̂ = E A. Every loop uses Lee–Seung multiplicative updates with sum-to-one augmentation.
+
+Two implementations compute the same iterates:
+
+- ``"generic"`` runs each loop as :class:`~hyperfuse.methods.unrolled.nmf.Unrolled` stages of
+  :class:`~hyperfuse.methods.unrolled.nmf.MultiplicativeUpdate` (the parts SCALMU reuses);
+- ``"fast"`` (default) is the §3.1 plan: constant numerators hoisted out of loops where the
+  other factor is fixed, data-first MS denominators Ẽᵀ(ẼA) whose product P = ẼA also gives
+  the cost, Gram-first HS denominators, double buffers for the stop rule's restore, costs
+  accumulated in float64. A test checks that both give the same result in float64.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from ...errors import InputError, SRFError
+from ...physics.estimate import estimate_srf_nnls
+from ...physics.functional import upsample
+from ...physics.sensor import FusionPhysics, make_sensor
+from ...types import FusionResult
+from ...unmix import vca, vd_hfc
+from ..base import FusionMethod
+from ..registry import register_method
+from ..unrolled.nmf import (
+    MultiplicativeUpdate,
+    NMFState,
+    Target,
+    Unrolled,
+    hs_term,
+    lr_abundances,
+    ms_endmembers,
+    ms_term,
+    sum_to_one_delta,
+)
+
+__all__ = ["CNMF", "CNMFConfig", "ProgressFn", "cnmf_flops"]
+
+ProgressFn = Callable[[str, int, int, float], None]
+"""``progress(loop, iteration, max_iterations, cost)``, called after every accepted iteration."""
+
+
+@dataclass(frozen=True)
+class CNMFConfig:
+    """Options of :class:`CNMF` (defaults of ``classical.md`` §3).
+
+    Parameters
+    ----------
+    n_endmembers : int, optional
+        p. Default: max(min(30, L), VD_HFC(Y_h, vd_alpha)), capped at min(L, n); with a
+        batch, the largest estimate over items.
+    inner_iters : int, default 200
+        I_in, the cap of every inner loop (the HS abundance-only loop runs up to 3·I_in).
+    pan_inner_iters : int, default 75
+        I_in used instead when the MSI has a single band.
+    outer_iters : int, default 1
+        I_out.
+    theta : float, default 1e-8
+        Inner stop rule: leave a loop when the relative cost decrease falls below θ
+        (``-inf`` always runs the caps).
+    th2 : float, default 1e-2
+        Outer stop rule on the relative RMSE decrease.
+    vd_alpha : float, default 0.05
+        False-alarm rate of the HFC virtual-dimensionality test.
+    eps : float, default 1e-12
+        Floor of every denominator.
+    vca_seed : int, default 0
+        rng of VCA.
+    dtype : {"float32", "float64"}, default "float32"
+        Working precision of the arrays (costs always accumulate in float64).
+    estimate_srf : bool, default False
+        Estimate the SRF by NNLS with offset (§2.3) even when the sensor has one. It is
+        always estimated when the sensor has none.
+    drop_uncovered_bands : bool, default True
+        Drop (with a warning) MSI bands with a zero SRF row or an SRF fit error > 0.1.
+    num_threads : int, optional
+        Torch threads for the large products (restored afterwards); default: unchanged.
+        Products below about 2²⁰ (MS) or 2²¹ (HS) elements run single-threaded.
+    implementation : {"fast", "generic"}, default "fast"
+        ``"generic"`` runs the shared unrolled stages (slower, same iterates).
+    """
+
+    n_endmembers: int | None = None
+    inner_iters: int = 200
+    pan_inner_iters: int = 75
+    outer_iters: int = 1
+    theta: float = 1e-8
+    th2: float = 1e-2
+    vd_alpha: float = 0.05
+    eps: float = 1e-12
+    vca_seed: int = 0
+    dtype: Literal["float32", "float64"] = "float32"
+    estimate_srf: bool = False
+    drop_uncovered_bands: bool = True
+    num_threads: int | None = None
+    implementation: Literal["fast", "generic"] = "fast"
+
+
+def cnmf_flops(N: int, p: int, l: int, kind: Literal["ms_a_data", "ms_a_gram", "ms_a_naive"]) -> float:
+    """FLOP count of one MS abundance-only iteration (``classical.md`` §3.1 table).
+
+    Examples
+    --------
+    >>> round(cnmf_flops(512 * 512, 30, 3, "ms_a_data") / 1e6, 1)
+    143.9
+    """
+    base = 2 * p * N + 3 * l * N
+    if kind == "ms_a_data":
+        return float(4 * p * (l + 1) * N + base)
+    gram = 2 * p * p * N + 2 * l * p * N + base
+    return float(gram if kind == "ms_a_gram" else gram + 2 * p * (l + 1) * N)
+
+
+@contextlib.contextmanager
+def _threads(n: int | None) -> Iterator[None]:
+    old = torch.get_num_threads()
+    if n is not None and n != old:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != old:
+            torch.set_num_threads(old)
+
+
+@dataclass
+class _Loop:
+    name: str
+    iterations: int = 0
+    max_iterations: int = 0
+    stopped: bool = False
+    seconds: float = 0.0
+    start: int = 0
+
+
+@dataclass
+class _Log:
+    """Cost history and per-loop records of one batch item."""
+
+    progress: ProgressFn | None
+    cost: list[float] = field(default_factory=list)
+    cost_aug: list[float] = field(default_factory=list)
+    loops: list[_Loop] = field(default_factory=list)
+
+    def open(self, name: str, max_it: int) -> _Loop:
+        lp = _Loop(name, max_iterations=max_it, start=len(self.cost))
+        self.loops.append(lp)
+        return lp
+
+    def record(self, lp: _Loop, J: float, Jaug: float) -> None:
+        lp.iterations += 1
+        self.cost.append(J)
+        self.cost_aug.append(Jaug)
+        if self.progress is not None:
+            self.progress(lp.name, lp.iterations, lp.max_iterations, J)
+
+
+def _stop(prev: float | None, J: float, theta: float) -> bool:
+    return prev is not None and (prev - J) / max(J, 1e-300) < theta
+
+
+class _FastSolver:
+    """The §3.1 loops for one batch item, on matrices (pixels as columns)."""
+
+    def __init__(
+        self,
+        Yh: torch.Tensor,
+        Ym: torch.Tensor,
+        delta: float,
+        cfg: CNMFConfig,
+        log: _Log,
+        hs_threads: int | None,
+        ms_threads: int | None,
+    ) -> None:
+        self.Yh, self.Ym = Yh, Ym
+        self.d = delta
+        self.d2 = delta * delta
+        self.eps = cfg.eps
+        self.theta = cfg.theta
+        self.log = log
+        self.hs_threads, self.ms_threads = hs_threads, ms_threads
+        self.Yh64 = Yh.to(torch.float64)
+        self.yy_h = float((self.Yh64**2).sum())
+        self.Jh = math.nan
+        self.Jm = math.nan
+
+    # ---------------------------------------------------------------- HS side
+    def _hs_aug(self, Ah: torch.Tensor) -> float:
+        return self.d2 * float(((1.0 - Ah.to(torch.float64).sum(0)) ** 2).sum())
+
+    def _hs_cost_gram(self, E: torch.Tensor, YAt64: torch.Tensor, AAt64: torch.Tensor) -> float:
+        E64 = E.to(torch.float64)
+        return self.yy_h - 2.0 * float((E64 * YAt64).sum()) + float(((E64.T @ E64) * AAt64).sum())
+
+    def hs_abundances(self, E: torch.Tensor, Ah: torch.Tensor, n_it: int, name: str) -> torch.Tensor:
+        """A_h-only updates with E fixed: hoisted ẼᵀỸ_h and ẼᵀẼ, Gram-first denominators."""
+        lp = self.log.open(name, n_it)
+        t0 = time.perf_counter()
+        with _threads(self.hs_threads):
+            num = E.T @ self.Yh + self.d2
+            G = E.T @ E + self.d2
+            E64 = E.to(torch.float64)
+            M64 = E64.T @ self.Yh64
+            G64 = E64.T @ E64
+            prev = None
+            for _ in range(n_it):
+                A2 = Ah * num / (G @ Ah).clamp_min(self.eps)
+                A64 = A2.to(torch.float64)
+                J = self.yy_h - 2.0 * float((M64 * A64).sum()) + float((G64 * (A64 @ A64.T)).sum())
+                if _stop(prev, J, self.theta):
+                    lp.stopped = True
+                    break
+                Ah, prev = A2, J
+                self.log.record(lp, J, J + self._hs_aug(Ah))
+        self.Jh = prev if prev is not None else self.Jh
+        lp.seconds = time.perf_counter() - t0
+        return Ah
+
+    def hs_endmembers(self, E: torch.Tensor, Ah: torch.Tensor, n_it: int, name: str) -> torch.Tensor:
+        """E-only updates with A_h fixed: Y_hA_hᵀ and A_hA_hᵀ hoisted, O(Lp²) per iteration."""
+        lp = self.log.open(name, n_it)
+        t0 = time.perf_counter()
+        with _threads(self.hs_threads):
+            A64 = Ah.to(torch.float64)
+            YAt64, AAt64 = self.Yh64 @ A64.T, A64 @ A64.T
+            YAt, AAt = YAt64.to(E.dtype), AAt64.to(E.dtype)
+            aug = self._hs_aug(Ah)
+            prev = None
+            for _ in range(n_it):
+                E2 = E * YAt / (E @ AAt).clamp_min(self.eps)
+                J = self._hs_cost_gram(E2, YAt64, AAt64)
+                if _stop(prev, J, self.theta):
+                    lp.stopped = True
+                    break
+                E, prev = E2, J
+                self.log.record(lp, J, J + aug)
+        self.Jh = prev if prev is not None else self.Jh
+        lp.seconds = time.perf_counter() - t0
+        return E
+
+    def hs_alternate(
+        self, E: torch.Tensor, Ah: torch.Tensor, n_it: int, name: str, e_first: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Alternate E and A_h (order per ``e_first``); the cost shares Y_hA_hᵀ and A_hA_hᵀ."""
+        lp = self.log.open(name, n_it)
+        t0 = time.perf_counter()
+        dt = E.dtype
+        with _threads(self.hs_threads):
+            A64 = Ah.to(torch.float64)
+            YAt64, AAt64 = self.Yh64 @ A64.T, A64 @ A64.T
+            prev = None
+            for _ in range(n_it):
+                E2, A2 = E, Ah
+                if e_first:
+                    E2 = E2 * YAt64.to(dt) / (E2 @ AAt64.to(dt)).clamp_min(self.eps)
+                num = E2.T @ self.Yh + self.d2
+                A2 = A2 * num / ((E2.T @ E2 + self.d2) @ A2).clamp_min(self.eps)
+                A64 = A2.to(torch.float64)
+                YAt64n, AAt64n = self.Yh64 @ A64.T, A64 @ A64.T
+                if not e_first:
+                    E2 = E2 * YAt64n.to(dt) / (E2 @ AAt64n.to(dt)).clamp_min(self.eps)
+                J = self._hs_cost_gram(E2, YAt64n, AAt64n)
+                if _stop(prev, J, self.theta):
+                    lp.stopped = True
+                    break
+                E, Ah, prev = E2, A2, J
+                YAt64, AAt64 = YAt64n, AAt64n
+                self.log.record(lp, J, J + self._hs_aug(Ah))
+        self.Jh = prev if prev is not None else self.Jh
+        lp.seconds = time.perf_counter() - t0
+        return E, Ah
+
+    # ---------------------------------------------------------------- MS side
+    def _aug_E(self, Em: torch.Tensor) -> torch.Tensor:
+        return torch.cat([Em, Em.new_full((1, Em.shape[1]), self.d)], dim=0)
+
+    def ms_abundances(self, Em: torch.Tensor, A: torch.Tensor, n_it: int, name: str) -> torch.Tensor:
+        """A-only updates with E_m fixed: hoisted numerator, data-first denominator Ẽᵀ P with
+        P = ẼA, P reused for the cost J = ‖Y_m − P[:l]‖² and for the next denominator."""
+        lp = self.log.open(name, n_it)
+        t0 = time.perf_counter()
+        l = Em.shape[0]
+        with _threads(self.ms_threads):
+            Et = self._aug_E(Em)
+            EtT = Et.T.contiguous()
+            num = Em.T @ self.Ym
+            num += self.d2
+            P = Et @ A
+            den = torch.empty_like(A)
+            A2 = torch.empty_like(A)
+            P2 = torch.empty_like(P)
+            R = torch.empty_like(self.Ym)
+            prev = None
+            for _ in range(n_it):
+                torch.matmul(EtT, P, out=den)
+                den.clamp_(min=self.eps)
+                torch.div(num, den, out=den)
+                torch.mul(A, den, out=A2)
+                torch.matmul(Et, A2, out=P2)
+                torch.sub(self.Ym, P2[:l], out=R)
+                J = float(torch.linalg.vector_norm(R, dtype=torch.float64) ** 2)
+                if _stop(prev, J, self.theta):
+                    lp.stopped = True
+                    break
+                A, A2 = A2, A
+                P, P2 = P2, P
+                prev = J
+                aug = float(torch.linalg.vector_norm(P[l] - self.d, dtype=torch.float64) ** 2)
+                self.log.record(lp, J, J + aug)
+        self.Jm = prev if prev is not None else self.Jm
+        lp.seconds = time.perf_counter() - t0
+        return A
+
+    def ms_alternate(
+        self, Em: torch.Tensor, A: torch.Tensor, n_it: int, name: str
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Alternate E_m then A. Y_mAᵀ and AAᵀ are computed once per iteration and feed the
+        next E_m update; the cost uses the direct residual of P = ẼA."""
+        lp = self.log.open(name, n_it)
+        t0 = time.perf_counter()
+        l = Em.shape[0]
+        with _threads(self.ms_threads):
+            YAt, AAt = self.Ym @ A.T, A @ A.T
+            prev = None
+            for _ in range(n_it):
+                Em2 = Em * YAt / (Em @ AAt).clamp_min(self.eps)
+                Et = self._aug_E(Em2)
+                num = Em2.T @ self.Ym
+                num += self.d2
+                den = Et.T @ (Et @ A)
+                den.clamp_(min=self.eps)
+                torch.div(num, den, out=den)
+                A2 = den.mul_(A)
+                P = Et @ A2
+                J = float(torch.linalg.vector_norm(self.Ym - P[:l], dtype=torch.float64) ** 2)
+                if _stop(prev, J, self.theta):
+                    lp.stopped = True
+                    break
+                Em, A, prev = Em2, A2, J
+                YAt, AAt = self.Ym @ A.T, A @ A.T
+                aug = float(torch.linalg.vector_norm(P[l] - self.d, dtype=torch.float64) ** 2)
+                self.log.record(lp, J, J + aug)
+        self.Jm = prev if prev is not None else self.Jm
+        lp.seconds = time.perf_counter() - t0
+        return Em, A
+
+
+class _GenericSolver(_FastSolver):
+    """The same loops run as ``Unrolled`` chains of ``MultiplicativeUpdate`` stages."""
+
+    def __init__(self, *args: Any, shape: tuple[int, int, int, int], physics: FusionPhysics) -> None:
+        super().__init__(*args)
+        self.h, self.w, self.H, self.W = shape
+        self.physics = physics
+        self.hsi = self.Yh.reshape(1, -1, self.h, self.w)
+        self.msi = self.Ym.reshape(1, -1, self.H, self.W)
+        self.hs = hs_term(self.hsi, self.d)
+        self.ms = ms_term(self.msi, self.d)
+
+    def _run(
+        self, targets: tuple[Target, ...], state: NMFState, n_it: int, name: str, side: str
+    ) -> NMFState:
+        lp = self.log.open(name, n_it)
+        t0 = time.perf_counter()
+        net = Unrolled(
+            lambda k: MultiplicativeUpdate(targets, eps=self.eps, delta=self.d), n_it, share_weights=True
+        )
+        if side == "hs":
+            term = self.hs
+
+            def cost(s: NMFState) -> float:
+                return float(term.cost(s.endmembers, s.abundances_lr.reshape(1, s.n_endmembers, -1)))  # type: ignore[union-attr]
+
+            def aug(s: NMFState) -> float:
+                return float(term.augmented_cost(s.endmembers, s.abundances_lr.reshape(1, s.n_endmembers, -1)))  # type: ignore[union-attr]
+        else:
+            term = self.ms
+
+            def cost(s: NMFState) -> float:
+                return float(term.cost(s.ms_endmembers, s.abundances.reshape(1, s.n_endmembers, -1)))  # type: ignore[arg-type]
+
+            def aug(s: NMFState) -> float:
+                return float(term.augmented_cost(s.ms_endmembers, s.abundances.reshape(1, s.n_endmembers, -1)))  # type: ignore[arg-type]
+
+        def keep(k: int, J: float, s: NMFState) -> None:
+            self.log.record(lp, J, aug(s))
+
+        with _threads(self.hs_threads if side == "hs" else self.ms_threads):
+            out = net.run(
+                state, self.hsi, self.msi, self.physics, cost=cost, theta=self.theta, callback=keep
+            )
+        lp.stopped = out.stopped
+        lp.seconds = time.perf_counter() - t0
+        if side == "hs":
+            self.Jh = out.costs[-1] if out.costs else self.Jh
+        else:
+            self.Jm = out.costs[-1] if out.costs else self.Jm
+        return out.state
+
+    def _state(self, E: torch.Tensor, Ah: torch.Tensor | None, Em: torch.Tensor | None, A: torch.Tensor | None) -> NMFState:
+        p = E.shape[1]
+        return NMFState(
+            endmembers=E[None],
+            abundances=(A if A is not None else E.new_zeros(p, self.H * self.W)).reshape(1, p, self.H, self.W),
+            abundances_lr=None if Ah is None else Ah.reshape(1, p, self.h, self.w),
+            ms_endmembers=None if Em is None else Em[None],
+        )
+
+    def _Em(self, E: torch.Tensor) -> torch.Tensor:
+        return ms_endmembers(E[None], self.physics)[0]
+
+    def hs_abundances(self, E: torch.Tensor, Ah: torch.Tensor, n_it: int, name: str) -> torch.Tensor:
+        s = self._run(("A_h",), self._state(E, Ah, self._Em(E), None), n_it, name, "hs")
+        return s.abundances_lr.reshape(E.shape[1], -1)  # type: ignore[union-attr]
+
+    def hs_endmembers(self, E: torch.Tensor, Ah: torch.Tensor, n_it: int, name: str) -> torch.Tensor:
+        s = self._run(("E",), self._state(E, Ah, self._Em(E), None), n_it, name, "hs")
+        return s.endmembers[0]
+
+    def hs_alternate(
+        self, E: torch.Tensor, Ah: torch.Tensor, n_it: int, name: str, e_first: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        tg: tuple[Target, ...] = ("E", "A_h") if e_first else ("A_h", "E")
+        s = self._run(tg, self._state(E, Ah, self._Em(E), None), n_it, name, "hs")
+        return s.endmembers[0], s.abundances_lr.reshape(E.shape[1], -1)  # type: ignore[union-attr]
+
+    def ms_abundances(self, Em: torch.Tensor, A: torch.Tensor, n_it: int, name: str) -> torch.Tensor:
+        E0 = Em.new_zeros(self.Yh.shape[0], Em.shape[1])
+        Ah0 = Em.new_zeros(Em.shape[1], self.h * self.w)
+        s = self._run(("A",), self._state(E0, Ah0, Em, A), n_it, name, "ms")
+        return s.abundances.reshape(Em.shape[1], -1)
+
+    def ms_alternate(
+        self, Em: torch.Tensor, A: torch.Tensor, n_it: int, name: str
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        E0 = Em.new_zeros(self.Yh.shape[0], Em.shape[1])
+        Ah0 = Em.new_zeros(Em.shape[1], self.h * self.w)
+        s = self._run(("E_m", "A"), self._state(E0, Ah0, Em, A), n_it, name, "ms")
+        return s.ms_endmembers[0], s.abundances.reshape(Em.shape[1], -1)  # type: ignore[index]
+
+
+@register_method("cnmf", config=CNMFConfig)
+class CNMF(FusionMethod):
+    """Coupled NMF fusion (Yokoya et al. 2012) with sum-to-one augmentation.
+
+    Parameters
+    ----------
+    config : CNMFConfig, optional
+        Options; defaults of ``classical.md`` §3.
+    progress : callable, optional
+        ``progress(loop, iteration, max_iterations, cost)`` after every accepted iteration.
+        Loop names: ``hs_abundances``, ``hs_alternate``, ``ms_abundances``,
+        ``ms_alternate``, ``outer{t}_endmembers``, ``outer{t}_alternate`` and, for t < I_out,
+        ``outer{t}_ms_abundances`` / ``outer{t}_ms_alternate``. Can also be set later as the
+        ``progress`` attribute.
+
+    Notes
+    -----
+    Without an SRF (``physics.spectral is None``) or with ``estimate_srf=True``, R and the MSI
+    offsets are estimated by :func:`~hyperfuse.physics.estimate.estimate_srf_nnls` with the
+    sensor's PSF and offset (default PSF and offsets when no sensor is given), and the
+    offsets are subtracted. Inputs are clipped at 0. Memory: about (3p + 2(l+1) + L)·N
+    working floats per item.
+
+    ``FusionResult`` fields: ``endmembers`` (B, L, p), ``abundances`` (B, p, H, W),
+    ``history["cost"]`` (J of every accepted iteration, loops concatenated, items
+    concatenated), ``history["cost_augmented"]`` and ``info`` (``p``, ``delta``,
+    ``iterations`` per loop, ``loops``, ``timings``, ``srf``, ``dropped_bands``).
+
+    Examples
+    --------
+    >>> from hyperfuse.physics.sensor import make_sensor
+    >>> g = torch.Generator().manual_seed(0)
+    >>> x = torch.rand(1, 6, 16, 16, generator=g)
+    >>> sensor = make_sensor(4, srf=np.full((2, 6), 1 / 6), boundary="circular")
+    >>> phys = FusionPhysics(sensor)
+    >>> out = CNMF(CNMFConfig(n_endmembers=3, inner_iters=5)).fuse(phys.spatial(x), phys.spectral(x), sensor)
+    >>> tuple(out.cube.shape), tuple(out.endmembers.shape), tuple(out.abundances.shape)
+    ((1, 6, 16, 16), (1, 6, 3), (1, 3, 16, 16))
+    """
+
+    description = "Coupled NMF (Yokoya et al. 2012): alternating unmixing of HSI and MSI"
+    needs_srf = False  # estimates R by NNLS when the sensor has none
+
+    def __init__(self, config: CNMFConfig | None = None, *, progress: ProgressFn | None = None) -> None:
+        super().__init__(config or CNMFConfig())
+        self.progress = progress
+        cfg = self.config
+        if cfg.dtype not in ("float32", "float64"):
+            raise InputError(f"dtype must be 'float32' or 'float64', got {cfg.dtype!r}")
+        if cfg.implementation not in ("fast", "generic"):
+            raise InputError(f"implementation must be 'fast' or 'generic', got {cfg.implementation!r}")
+        if cfg.n_endmembers is not None and cfg.n_endmembers < 1:
+            raise InputError(f"n_endmembers must be >= 1, got {cfg.n_endmembers}; pass e.g. 30")
+        if cfg.inner_iters < 0 or cfg.pan_inner_iters < 0 or cfg.outer_iters < 1:
+            raise InputError("inner_iters must be >= 0 and outer_iters >= 1")
+
+    # ------------------------------------------------------------------ sensor
+    def _sensor(
+        self, hsi: torch.Tensor, msi: torch.Tensor, physics: FusionPhysics | None
+    ) -> tuple[FusionPhysics, torch.Tensor, dict[str, Any]]:
+        """Resolve R (estimating it if needed), subtract offsets, drop uncovered bands."""
+        cfg = self.config
+        info: dict[str, Any] = {}
+        if physics is None:
+            physics = FusionPhysics(make_sensor(msi.shape[-1] // hsi.shape[-1]))
+        spec = physics.spec
+        if physics.spectral is None or cfg.estimate_srf:
+            est = estimate_srf_nnls(
+                hsi, msi, physics.ratio, psf=spec.psf, offset=spec.offset, boundary=spec.boundary
+            )
+            R = est.srf
+            off = torch.as_tensor(est.offset, dtype=msi.dtype).reshape(1, -1, 1, 1)
+            msi = (msi - off).clamp_min(0)
+            uncovered = np.flatnonzero(est.error > 0.1)
+            info.update(srf_estimated=True, srf_offset=est.offset.tolist(), srf_fit_error=est.error.tolist())
+        else:
+            R = np.asarray(spec.srf, dtype=np.float64)
+            uncovered = np.flatnonzero(~(R > 0).any(axis=1))
+            info["srf_estimated"] = False
+        if uncovered.size and cfg.drop_uncovered_bands:
+            if uncovered.size == R.shape[0]:
+                raise SRFError(
+                    "no MSI band is covered by the HSI (zero SRF rows or SRF fit errors > 0.1); "
+                    "check that both images see the same spectral range"
+                )
+            warnings.warn(
+                f"CNMF drops MSI band(s) {uncovered.tolist()}: not covered by the HSI "
+                "(zero SRF row or fit error > 0.1)",
+                UserWarning,
+                stacklevel=4,
+            )
+            keep = np.setdiff1d(np.arange(R.shape[0]), uncovered)
+            R = R[keep]
+            msi = msi[:, torch.as_tensor(keep)]
+        info["dropped_bands"] = uncovered.tolist() if cfg.drop_uncovered_bands else []
+        info["srf"] = R.tolist()
+        return FusionPhysics(spec.replace(srf=R)), msi, info
+
+    # ------------------------------------------------------------------ main
+    def _fuse(
+        self, hsi: torch.Tensor, msi: torch.Tensor, physics: FusionPhysics | None
+    ) -> FusionResult:
+        cfg = self.config
+        t_start = time.perf_counter()
+        dtype = torch.float64 if cfg.dtype == "float64" else torch.float32
+        device = hsi.device
+        hsi = hsi.detach().to(dtype).clamp_min(0)
+        msi = msi.detach().to(dtype).clamp_min(0)
+        phys, msi, sinfo = self._sensor(hsi, msi, physics)
+        phys = phys.to(device)
+        B, L, h, w = hsi.shape
+        l, H, W = msi.shape[1:]
+        n, N = h * w, H * W
+        r = phys.ratio
+        I_in = cfg.pan_inner_iters if l == 1 else cfg.inner_iters
+        t_prep = time.perf_counter() - t_start
+
+        # Endmember count (shared by the batch so that the outputs stack).
+        t0 = time.perf_counter()
+        Yh_all = hsi.reshape(B, L, n)
+        Ym_all = msi.reshape(B, l, N)
+        if cfg.n_endmembers is not None:
+            p = int(cfg.n_endmembers)
+            if p > min(L, n):
+                raise InputError(
+                    f"n_endmembers={p} exceeds min(L, n)={min(L, n)} (HSI bands, LR pixels); "
+                    "pass a smaller value"
+                )
+            vd = None
+        else:
+            vd = [vd_hfc(Yh_all[b].cpu().numpy(), cfg.vd_alpha) for b in range(B)]
+            p = min(max(min(30, L), max(vd)), L, n)
+        t_vd = time.perf_counter() - t0
+
+        # Small products run single-threaded: oversubscribed small GEMMs are many times slower.
+        ms_threads = 1 if N * max(p, l + 1) < 2**20 else cfg.num_threads
+        hs_threads = 1 if n * max(p, L) < 2**21 else cfg.num_threads
+        Rt = torch.as_tensor(np.asarray(phys.spec.srf), dtype=dtype, device=device)
+        deltas = sum_to_one_delta(msi).reshape(-1).tolist()
+
+        cubes, Es, As, items = [], [], [], []
+        history: dict[str, list[float]] = {"cost": [], "cost_augmented": []}
+        for b in range(B):
+            log = _Log(self.progress)
+            Yh, Ym = Yh_all[b], Ym_all[b]
+            d = float(deltas[b])
+            args = (Yh, Ym, d, cfg, log, hs_threads, ms_threads)
+            solver: _FastSolver
+            if cfg.implementation == "generic":
+                solver = _GenericSolver(*args, shape=(h, w, H, W), physics=phys)
+            else:
+                solver = _FastSolver(*args)
+            t0 = time.perf_counter()
+            idx = vca(Yh.cpu().numpy(), p, rng=cfg.vca_seed)
+            E = Yh[:, torch.as_tensor(idx, device=device)].clone()
+            Ah = torch.full((p, n), 1.0 / p, dtype=dtype, device=device)
+            t_init = time.perf_counter() - t0
+            # 3. HS unmixing.
+            Ah = solver.hs_abundances(E, Ah, 3 * I_in, "hs_abundances")
+            E, Ah = solver.hs_alternate(E, Ah, I_in, "hs_alternate", e_first=True)
+            # 4. Couple.
+            Em = Rt @ E
+            A = upsample(Ah.reshape(1, p, h, w), r, "bilinear").clamp_min(0).reshape(p, N)
+
+            # 5. MS unmixing.
+            def ms_unmix(Em: torch.Tensor, A: torch.Tensor, tag: str) -> tuple[torch.Tensor, torch.Tensor]:
+                A = solver.ms_abundances(Em, A, I_in, f"{tag}ms_abundances")
+                if l > 3:
+                    Em, A = solver.ms_alternate(Em, A, I_in, f"{tag}ms_alternate")
+                else:
+                    A = solver.ms_abundances(Em, A, I_in, f"{tag}ms_alternate")
+                return Em, A
+
+            Em, A = ms_unmix(Em, A, "")
+            rm_prev = math.sqrt(max(solver.Jm, 0.0) / (l * N))
+            rh_prev = math.sqrt(max(solver.Jh, 0.0) / (L * n))
+            outer_done = 0
+            for t in range(1, cfg.outer_iters + 1):
+                outer_done = t
+                # 6(a)-(c): HS side with the current HR abundances.
+                Ah = lr_abundances(A.reshape(1, p, H, W), phys).reshape(p, n)
+                E = solver.hs_endmembers(E, Ah, I_in, f"outer{t}_endmembers")
+                if l > 3:
+                    E, Ah = solver.hs_alternate(E, Ah, I_in, f"outer{t}_alternate", e_first=False)
+                else:
+                    E = solver.hs_endmembers(E, Ah, I_in, f"outer{t}_alternate")
+                if t >= cfg.outer_iters:
+                    break
+                # 6(d): redo the MS unmixing from the current A with E_m = R E.
+                A_prev = A
+                Em, A = ms_unmix(Rt @ E, A, f"outer{t}_")
+                rm = math.sqrt(max(solver.Jm, 0.0) / (l * N))
+                rh = math.sqrt(max(solver.Jh, 0.0) / (L * n))
+                if (rm_prev - rm) / max(rm_prev, 1e-300) < cfg.th2 or (rh_prev - rh) / max(
+                    rh_prev, 1e-300
+                ) < cfg.th2:
+                    A = A_prev
+                    break
+                rm_prev, rh_prev = rm, rh
+            t1 = time.perf_counter()
+            X = (E @ A).reshape(L, H, W)
+            t_out = time.perf_counter() - t1
+            cubes.append(X)
+            Es.append(E)
+            As.append(A.reshape(p, H, W))
+            loops = [
+                {
+                    "name": lp.name,
+                    "iterations": lp.iterations,
+                    "max_iterations": lp.max_iterations,
+                    "stopped": lp.stopped,
+                    "seconds": lp.seconds,
+                    "start": len(history["cost"]) + lp.start,
+                }
+                for lp in log.loops
+            ]
+            history["cost"].extend(log.cost)
+            history["cost_augmented"].extend(log.cost_aug)
+            items.append(
+                {
+                    "loops": loops,
+                    "iterations": {lp["name"]: lp["iterations"] for lp in loops},
+                    "outer_iterations": outer_done,
+                    "delta": d,
+                    "vca_indices": idx.tolist(),
+                    "timings": {
+                        "init": t_init,
+                        "output": t_out,
+                        **{lp["name"]: lp["seconds"] for lp in loops},
+                    },
+                }
+            )
+        info: dict[str, Any] = {
+            "p": p,
+            "vd": vd,
+            "delta": deltas,
+            "inner_iters": I_in,
+            "dtype": cfg.dtype,
+            "implementation": cfg.implementation,
+            **sinfo,
+            "iterations": items[0]["iterations"],
+            "loops": items[0]["loops"],
+            "items": items,
+            "timings": {"preprocess": t_prep, "vd": t_vd, "total": time.perf_counter() - t_start},
+        }
+        return FusionResult(
+            cube=torch.stack(cubes).to(torch.float32),
+            endmembers=torch.stack(Es).to(torch.float32),
+            abundances=torch.stack(As).to(torch.float32),
+            history=history,
+            info=info,
+        )

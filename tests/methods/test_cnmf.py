@@ -1,0 +1,263 @@
+"""CNMF (classical.md §3) and the shared unrolled NMF parts (conventions.md §3.4)."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hyperfuse.errors import InputError
+from hyperfuse.methods import get_method
+from hyperfuse.methods.classical.cnmf import CNMF, CNMFConfig
+from hyperfuse.methods.unrolled.nmf import (
+    DataTerm,
+    MultiplicativeUpdate,
+    NMFState,
+    Unrolled,
+    coupled_hs_abundance_parts,
+    couple,
+    sum_to_one_delta,
+)
+from hyperfuse.physics.functional import upsample
+from hyperfuse.physics.sensor import FusionPhysics
+
+_spec = importlib.util.spec_from_file_location("_hyperfuse_test_scenes", Path(__file__).parent / "scenes.py")
+scenes = importlib.util.module_from_spec(_spec)
+sys.modules.setdefault(_spec.name, scenes)
+_spec.loader.exec_module(scenes)
+make_scene, psnr = scenes.make_scene, scenes.psnr
+
+
+def run(scene, dtype="float32", sensor=None, **cfg):
+    hsi, msi = scene.pair(torch.float64 if dtype == "float64" else torch.float32)
+    method = CNMF(CNMFConfig(dtype=dtype, **cfg))
+    return method.fuse(hsi, msi, scene.sensor if sensor is None else sensor)
+
+
+@pytest.fixture(scope="module")
+def small():
+    return make_scene(64, 31, 4, 3, 4, seed=0)
+
+
+# ---------------------------------------------------------------- quality
+def test_quality_small_x4(small):
+    out = run(small, n_endmembers=4)
+    value = psnr(out.cube, small.X)
+    assert value >= 44.0, value  # observed 47.9 dB
+    bic = psnr(upsample(small.hsi.float(), 4), small.X)
+    assert value > bic + 10
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_quality_x4(seed):
+    sc = make_scene(128, 31, 4, 3, 4, seed=seed)
+    assert psnr(run(sc, n_endmembers=4).cube, sc.X) >= 46.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("l,p", [(3, 4), (8, 6)])
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_quality_x8(l, p, seed):
+    sc = make_scene(128, 31, p, l, 8, seed=seed)
+    assert psnr(run(sc, n_endmembers=p).cube, sc.X) >= 40.0
+
+
+def test_float32_matches_float64(small):
+    a = psnr(run(small, "float32", n_endmembers=4, inner_iters=100).cube, small.X)
+    b = psnr(run(small, "float64", n_endmembers=4, inner_iters=100).cube, small.X)
+    assert abs(a - b) <= 0.1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("l,p,r", [(3, 4, 4), (8, 6, 8)])
+def test_float32_matches_float64_128(l, p, r):
+    sc = make_scene(128, 31, p, l, r, seed=1)
+    a = psnr(run(sc, "float32", n_endmembers=p).cube, sc.X)
+    b = psnr(run(sc, "float64", n_endmembers=p).cube, sc.X)
+    assert abs(a - b) <= 0.1
+
+
+# ---------------------------------------------------------------- invariants
+def _max_rel_increase(out):
+    ca = np.asarray(out.history["cost_augmented"])
+    worst = -np.inf
+    for lp in out.info["loops"]:
+        seg = ca[lp["start"] : lp["start"] + lp["iterations"]]
+        if seg.size > 1:
+            worst = max(worst, float(np.max((seg[1:] - seg[:-1]) / seg[:-1])))
+    return worst
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("l,p", [(3, 4), (6, 5)])
+def test_augmented_cost_non_increasing(dtype, l, p):
+    sc = make_scene(32, 20, p, l, 4, seed=2)
+    out = run(sc, dtype, n_endmembers=p, inner_iters=60, outer_iters=2, theta=float("-inf"), th2=-1.0)
+    assert len(out.info["loops"]) == 10 and all(
+        lp["iterations"] == lp["max_iterations"] for lp in out.info["loops"]
+    )
+    assert _max_rel_increase(out) <= 1e-6
+
+
+@pytest.mark.parametrize("l,p", [(3, 4), (8, 6)])
+def test_fast_path_equals_generic_stages(l, p):
+    sc = make_scene(32, 31, p, l, 4, seed=1)
+    kw = dict(n_endmembers=p, inner_iters=15, outer_iters=2, th2=-1.0)
+    a = run(sc, "float64", implementation="fast", **kw)
+    b = run(sc, "float64", implementation="generic", **kw)
+    assert a.info["iterations"] == b.info["iterations"]
+    np.testing.assert_allclose(a.history["cost"], b.history["cost"], rtol=1e-9)
+    np.testing.assert_allclose(a.abundances.numpy(), b.abundances.numpy(), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(a.endmembers.numpy(), b.endmembers.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_deterministic_and_inputs_untouched(small):
+    hsi, msi = small.pair()
+    h0, m0 = hsi.clone(), msi.clone()
+    a = CNMF(CNMFConfig(n_endmembers=6, inner_iters=30)).fuse(hsi, msi, small.sensor)
+    b = CNMF(CNMFConfig(n_endmembers=6, inner_iters=30)).fuse(hsi, msi, small.sensor)
+    assert torch.equal(a.cube, b.cube)
+    assert torch.equal(hsi, h0) and torch.equal(msi, m0)
+
+
+def test_result_extras_and_progress(small):
+    calls = []
+    hsi, msi = small.pair()
+    out = CNMF(CNMFConfig(n_endmembers=4, inner_iters=20), progress=lambda *a: calls.append(a)).fuse(
+        hsi, msi, small.sensor
+    )
+    assert out.cube.shape == (1, 31, 64, 64) and out.cube.dtype == torch.float32
+    assert out.endmembers.shape == (1, 31, 4) and out.abundances.shape == (1, 4, 64, 64)
+    assert (out.cube >= 0).all() and (out.abundances >= 0).all()
+    torch.testing.assert_close(
+        out.cube, torch.einsum("blp,bphw->blhw", out.endmembers, out.abundances), rtol=1e-5, atol=1e-6
+    )
+    assert len(calls) == len(out.history["cost"]) and calls[0][0] == "hs_abundances"
+    name, it, total, cost = calls[-1]
+    assert isinstance(cost, float) and 1 <= it <= total
+    info = out.info
+    assert info["p"] == 4 and set(info["iterations"]) >= {"hs_abundances", "ms_abundances"}
+    assert info["delta"][0] > 0 and "total" in info["timings"]
+
+
+def test_auto_endmember_count(small):
+    hsi, msi = small.pair()
+    out = CNMF(CNMFConfig(inner_iters=3)).fuse(hsi, msi, small.sensor)
+    assert out.info["p"] == 30  # max(min(30, L), VD = 4)
+    assert len(out.info["vd"]) == 1 and 1 <= out.info["vd"][0] <= 4  # 256 LR pixels only
+
+
+def test_batch_items_independent(small):
+    other = make_scene(64, 31, 4, 3, 4, seed=5)
+    hsi = torch.cat([small.pair()[0], other.pair()[0]])
+    msi = torch.cat([small.pair()[1], other.pair()[1]])
+    out = CNMF(CNMFConfig(n_endmembers=4, inner_iters=20)).fuse(hsi, msi, small.sensor)
+    single = CNMF(CNMFConfig(n_endmembers=4, inner_iters=20)).fuse(*other.pair(), small.sensor)
+    torch.testing.assert_close(out.cube[1:], single.cube)
+
+
+def test_unknown_srf_loses_little(small):
+    known = psnr(run(small, n_endmembers=4, inner_iters=100).cube, small.X)
+    blind_out = run(small, sensor=small.sensor.replace(srf=None), n_endmembers=4, inner_iters=100)
+    assert blind_out.info["srf_estimated"] and np.asarray(blind_out.info["srf"]).shape == (3, 31)
+    assert known - psnr(blind_out.cube, small.X) <= 1.0
+    flag = run(small, n_endmembers=4, estimate_srf=True, inner_iters=5)
+    assert flag.info["srf_estimated"]
+    nosensor = CNMF(CNMFConfig(n_endmembers=4, inner_iters=10)).fuse(*small.pair(), None)
+    assert nosensor.info["srf_estimated"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("l,p,r", [(3, 4, 4), (3, 4, 8), (8, 6, 8)])
+def test_unknown_srf_loss_128(l, p, r):
+    losses = []
+    for seed in range(4):
+        sc = make_scene(128, 31, p, l, r, seed=seed)
+        known = psnr(run(sc, n_endmembers=p).cube, sc.X)
+        blind = psnr(run(sc, sensor=sc.sensor.replace(srf=None), n_endmembers=p).cube, sc.X)
+        losses.append(known - blind)
+    assert np.mean(losses) <= 1.0, losses
+
+
+def test_uncovered_band_dropped(small):
+    srf = np.vstack([small.sensor.srf, np.zeros((1, 31))])
+    msi = torch.cat([small.msi, torch.rand(1, 1, 64, 64, dtype=torch.float64)], dim=1)
+    with pytest.warns(UserWarning, match="drops MSI band"):
+        out = CNMF(CNMFConfig(n_endmembers=4, inner_iters=10)).fuse(
+            small.hsi.float(), msi.float(), small.sensor.replace(srf=srf)
+        )
+    assert out.info["dropped_bands"] == [3]
+
+
+def test_errors(small):
+    with pytest.raises(InputError):
+        run(small, n_endmembers=40)
+    with pytest.raises(InputError):
+        CNMF(CNMFConfig(dtype="float16"))  # type: ignore[arg-type]
+    with pytest.raises(InputError):
+        get_method("cnmf", not_an_option=1)
+
+
+def test_registry_and_config():
+    m = get_method("cnmf", inner_iters=5)
+    assert isinstance(m, CNMF) and m.config.inner_iters == 5 and not m.needs_srf
+    d = dataclasses.asdict(CNMFConfig())
+    assert CNMFConfig(**d) == CNMFConfig() and d["inner_iters"] == 200
+
+
+# ---------------------------------------------------------------- shared parts
+def _tiny(dtype=torch.float64):
+    sc = make_scene(16, 8, 3, 4, 2, seed=3)
+    phys = FusionPhysics(sc.sensor)
+    g = torch.Generator().manual_seed(0)
+    E = torch.rand(1, 8, 3, dtype=dtype, generator=g) + 0.1
+    A = torch.rand(1, 3, 16, 16, dtype=dtype, generator=g) + 0.1
+    return sc.hsi.to(dtype), sc.msi.to(dtype), phys, couple(NMFState(E, A), phys)
+
+
+def test_data_first_equals_gram_first():
+    hsi, msi, phys, s = _tiny()
+    term = DataTerm(msi.reshape(1, 4, -1), sum_to_one_delta(msi))
+    A = s.abundances.reshape(1, 3, -1)
+    torch.testing.assert_close(
+        term.abundance_denominator(s.ms_endmembers, A, "gram"),
+        term.abundance_denominator(s.ms_endmembers, A, "data"),
+    )
+
+
+def test_stage_monotone_and_unrolled_shares_weights():
+    hsi, msi, phys, s = _tiny()
+    stage = MultiplicativeUpdate(("E", "A_h", "E_m", "A"))
+    hs, ms = stage.terms(hsi, msi)
+    net = Unrolled(lambda k: MultiplicativeUpdate(("A",)), n_stages=30, share_weights=True)
+    assert len(net.stages) == 1
+    assert len(Unrolled(lambda k: MultiplicativeUpdate(("A",)), 4).stages) == 4
+    out = net.run(s, hsi, msi, phys, cost=lambda t: float(ms.augmented_cost(
+        t.ms_endmembers, t.abundances.reshape(1, 3, -1))), theta=float("-inf"))
+    c = np.asarray(out.costs)
+    assert out.iterations == 30 and (np.diff(c) <= 1e-12 * c[:-1]).all()
+    s2 = stage(s, hsi, msi, phys)
+    assert all((getattr(s2, f) >= 0).all() for f in ("endmembers", "abundances", "abundances_lr"))
+    assert s.clone().abundances is not s.abundances
+
+
+def test_coupled_hs_parts_decrease_cost():
+    hsi, msi, phys, s = _tiny()
+    d = sum_to_one_delta(msi)
+    E, A = s.endmembers, s.abundances
+    term = DataTerm(hsi.reshape(1, 8, -1), d)
+
+    def J(A):
+        return float(term.augmented_cost(E, phys.spatial.A(A).reshape(1, 3, -1)))
+
+    before = J(A)
+    for _ in range(5):
+        num, den = coupled_hs_abundance_parts(E, A, hsi, phys, d)
+        A = A * num / den.clamp_min(1e-12)
+    assert J(A) < before and (A >= 0).all()
