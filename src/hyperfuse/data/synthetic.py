@@ -54,7 +54,7 @@ _KMAX = 8  # most vertices of a polygon leaf (rectangles use 4)
 _SMALL = 24  # leaves whose template half-size (supersampled px) is <= this are batched
 _CHUNK = 1024  # first chunk of leaves painted between two coverage checks
 _SIZE_BINS = np.array([3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, 24])  # small-leaf templates
-_TILE = 32  # tile size (supersampled px) of the empty-pixel bookkeeping; >= _SMALL
+_TILE = 8  # tile size (supersampled px) of the empty-pixel bookkeeping
 
 
 # --------------------------------------------------------------------------------------
@@ -186,33 +186,33 @@ def _row_spans(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Horizontal extent ``[lo, hi]`` (in dx) of n leaves on rows at offsets ``dy``.
 
-    ``dy`` is (n, R) (R rows per leaf); ``r`` and ``nvert`` (0 for disks) are (n,) and
-    ``coef`` the output of :func:`_half_planes` for the same n leaves. Returns two
-    (n, R) float arrays; ``lo > hi`` when a row misses its leaf.
+    ``dy`` is (n, R) (R rows per leaf); ``r`` and ``nvert`` (0 for disks, sorted in
+    ascending order) are (n,) and ``coef`` the output of :func:`_half_planes` for the
+    same n leaves. Returns two (n, R) float arrays; ``lo > hi`` when a row misses its
+    leaf.
     """
     lo = np.empty_like(dy)
     hi = np.empty_like(dy)
-    d = np.flatnonzero(nvert == 0)
-    if d.size:
-        dd = dy[d]
-        d2 = (r[d] * r[d])[:, None] - dd * dd
+    n_disk, n4, n6 = np.searchsorted(nvert, [1, 5, 7]).tolist()
+    if n_disk:
+        dd = dy[:n_disk]
+        d2 = (r[:n_disk] * r[:n_disk])[:, None] - dd * dd
+        inside = d2 >= 0
         w = np.sqrt(np.maximum(d2, 0.0))
-        lo[d] = np.where(d2 >= 0, -w, np.inf)
-        hi[d] = np.where(d2 >= 0, w, -np.inf)
-    for q in (np.flatnonzero((nvert > 0) & (nvert <= 4)), np.flatnonzero(nvert > 4)):
-        if not q.size:
+        lo[:n_disk] = np.where(inside, -w, np.inf)
+        hi[:n_disk] = np.where(inside, w, -np.inf)
+    for a, b, K in ((n_disk, n4, 4), (n4, n6, 6), (n6, nvert.size, _KMAX)):
+        if b <= a:
             continue
-        K = int(nvert[q].max())
-        a_hi, b_hi, a_lo, b_lo = (c[q, :K].T[:, :, None] for c in coef[:4])
-        y_lo, y_hi = coef[4][q, None], coef[5][q, None]
-        dq = dy[q]
+        a_hi, b_hi, a_lo, b_lo = (c[a:b, :K].T[:, :, None] for c in coef[:4])
+        dq = dy[a:b]
         hq = (a_hi + b_hi * dq).min(axis=0)
         lq = (a_lo + b_lo * dq).max(axis=0)
-        out = (dq < y_lo) | (dq > y_hi)
+        out = (dq < coef[4][a:b, None]) | (dq > coef[5][a:b, None])
         hq[out] = -np.inf
         lq[out] = np.inf
-        lo[q] = lq
-        hi[q] = hq
+        lo[a:b] = lq
+        hi[a:b] = hq
     return lo, hi
 
 
@@ -268,7 +268,9 @@ def _paint(
     leaf index, so the processing order within the chunk (large leaves one by one,
     small ones in vectorised batches of equal template size) does not matter: the
     result equals sequential front-to-back painting exactly. Pixels covered by an
-    earlier chunk are final, so a chunk skips every leaf lying in fully covered tiles.
+    earlier chunk are final, so a chunk skips every leaf whose bounding box lies in
+    fully covered tiles (a summed-area table of the empty tiles answers that for all
+    leaves at once) and crops large leaves to the tiles that still hold empty pixels.
     After each chunk the coverage is checked and the exact stopping leaf is found from
     the per-leaf counts of newly covered pixels.
 
@@ -297,6 +299,7 @@ def _paint(
     reached = False
     parts: list[_Leaves] = []
     empty = np.ones((Ht, Wt), dtype=bool)  # tiles holding an empty pixel
+    sat = np.zeros((Ht + 1, Wt + 1), dtype=np.int64)  # summed-area table of ``empty``
     for start, end in _chunks(max_leaves, max(1, int(first_chunk))):
         lv = draw(end - start)
         parts.append(lv)
@@ -307,21 +310,22 @@ def _paint(
         ci = np.floor(cy).astype(np.int64)
         cj = np.floor(cx).astype(np.int64)
         small = half <= _SMALL
-        # leaves that can still reach an empty pixel (T >= _SMALL: a small leaf stays
-        # within the 3 x 3 tiles around its centre)
+        # tile bounding boxes (inclusive) of every leaf, clipped to the canvas
+        ty0 = np.clip(np.floor(cy - r).astype(np.int64), 0, Hs - 1) // T
+        ty1 = np.clip(np.ceil(cy + r).astype(np.int64), 0, Hs - 1) // T
+        tx0 = np.clip(np.floor(cx - r).astype(np.int64), 0, Ws - 1) // T
+        tx1 = np.clip(np.ceil(cx + r).astype(np.int64), 0, Ws - 1) // T
         if start == 0:
-            keep_small = small
-        else:
-            near = np.zeros((Ht + 2, Wt + 2), dtype=bool)
-            for oy in range(3):
-                for ox in range(3):
-                    near[oy : oy + Ht, ox : ox + Wt] |= empty
-            keep_small = small & near[ci // T + 1, cj // T + 1]
-        sel = np.flatnonzero(keep_small)
+            live = np.ones(small.shape, dtype=bool)
+        else:  # leaves whose box still holds an empty tile
+            live = (
+                sat[ty1 + 1, tx1 + 1] - sat[ty0, tx1 + 1] - sat[ty1 + 1, tx0] + sat[ty0, tx0]
+            ) > 0
+        sel = np.flatnonzero(small & live)
         if sel.size:
             # small leaves grouped by template size; rows of a leaf = ci - s .. ci + s
             tsize = _template_size(half[sel])
-            order = np.argsort(tsize, kind="stable")
+            order = np.lexsort((lv.nvert[sel], tsize))  # by size, then vertex count
             sel = sel[order]
             tsize = tsize[order]
             coef = _half_planes(lv.angles[sel], lv.nvert[sel], r[sel])
@@ -349,11 +353,13 @@ def _paint(
                 idx += np.repeat(base, per_leaf)
                 vals = np.repeat((start + gi).astype(np.int32), per_leaf)
                 np.minimum.at(flat, idx, vals)
-        # large leaves: rows cropped to the tiles that still hold empty pixels
+        # large leaves: box cropped to the tiles that still hold empty pixels
         rows_y0: list[int] = []
         rows_y1: list[int] = []
+        cols_x0: list[int] = []
+        cols_x1: list[int] = []
         big_ids: list[int] = []
-        for i in np.flatnonzero(~small).tolist():
+        for i in np.flatnonzero(~small & live).tolist():
             y0 = max(0, math.floor(cy[i] - r[i]))
             y1 = min(Hs, math.ceil(cy[i] + r[i]) + 1)
             x0 = max(0, math.floor(cx[i] - r[i]))
@@ -361,17 +367,26 @@ def _paint(
             if y1 <= y0 or x1 <= x0:
                 continue
             if start > 0:
-                sub = empty[y0 // T : (y1 - 1) // T + 1, x0 // T : (x1 - 1) // T + 1]
+                a0, a1, b0, b1 = int(ty0[i]), int(ty1[i]), int(tx0[i]), int(tx1[i])
+                sub = empty[a0 : a1 + 1, b0 : b1 + 1]
                 ty = np.flatnonzero(sub.any(axis=1))
-                if ty.size == 0:
-                    continue
-                ty0 = y0 // T
-                y0 = max(y0, (ty0 + int(ty[0])) * T)
-                y1 = min(y1, (ty0 + int(ty[-1]) + 1) * T)
+                tx = np.flatnonzero(sub.any(axis=0))
+                y0 = max(y0, (a0 + int(ty[0])) * T)
+                y1 = min(y1, (a0 + int(ty[-1]) + 1) * T)
+                x0 = max(x0, (b0 + int(tx[0])) * T)
+                x1 = min(x1, (b0 + int(tx[-1]) + 1) * T)
             rows_y0.append(y0)
             rows_y1.append(y1)
+            cols_x0.append(x0)
+            cols_x1.append(x1)
             big_ids.append(i)
         if big_ids:
+            by_k = np.argsort(lv.nvert[big_ids], kind="stable")  # _row_spans wants it sorted
+            big_ids = [big_ids[k] for k in by_k]
+            rows_y0 = [rows_y0[k] for k in by_k]
+            rows_y1 = [rows_y1[k] for k in by_k]
+            cols_x0 = [cols_x0[k] for k in by_k]
+            cols_x1 = [cols_x1[k] for k in by_k]
             bi = np.asarray(big_ids, dtype=np.int64)
             by0 = np.asarray(rows_y0, dtype=np.int64)
             nrows = np.asarray(rows_y1, dtype=np.int64) - by0
@@ -387,6 +402,8 @@ def _paint(
                 [c[owner] for c in coef],
             )
             jlo, jhi = _int_span(cx[lid], lo[:, 0], hi[:, 0], 0, Ws - 1)
+            np.maximum(jlo, np.asarray(cols_x0, dtype=np.int64)[owner], out=jlo)
+            np.minimum(jhi, np.asarray(cols_x1, dtype=np.int64)[owner] - 1, out=jhi)
             for k, i in enumerate(big_ids):
                 rs = slice(int(first[k]), int(first[k] + nrows[k]))
                 a, b = jlo[rs], jhi[rs]
@@ -413,6 +430,7 @@ def _paint(
         covered = now
         tiles[:Hs, :Ws] = is_empty
         empty = tiles.reshape(Ht, T, Wt, T).any(axis=(1, 3))
+        sat[1:, 1:] = empty.cumsum(axis=0).cumsum(axis=1)
     return np.ascontiguousarray(inner), _concat(parts, n_used), covered, reached
 
 
