@@ -200,8 +200,9 @@ class GLPHS(FusionMethod):
                 y = y - y.mean(dim=(1, 2), keepdim=True)
                 var = (a * a).mean(dim=(1, 2))
                 cov = (a * y).mean(dim=(1, 2))
-                ref = (y * y).mean(dim=(1, 2))
-                bad = var <= torch.clamp(1e-12 * ref, min=1e-300)
+                # Constant up to rounding: relative spread below 1e-6 of the band's level.
+                level = s_lp.to(torch.float64).pow(2).mean(dim=(1, 2))
+                bad = var <= torch.clamp(1e-12 * level, min=1e-300)
                 g = torch.where(bad, torch.zeros_like(cov), cov / torch.clamp(var, min=1e-300))
                 if bool(bad.any()):
                     idx = (torch.nonzero(bad).flatten() + sl.start).tolist()
