@@ -156,3 +156,23 @@ def test_psf_size_rule_and_bad_parameters():
         Fn.phase_offset(9, 8)
     with pytest.raises(ShapeError):
         Fn.phase_offset("middle", 8)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("boundary", BOUNDARIES)
+@pytest.mark.parametrize("ratio,size,offset", [(2, 5, 1), (3, 4, 0), (4, 14, 2), (8, 24, 4), (5, 1, 2)])
+def test_separable_fast_path_equals_convolution(boundary, ratio, size, offset):
+    """Separable PSFs go through two matrix products; they must equal the strided convolution."""
+    g = np.random.default_rng(ratio + size)
+    k = np.outer(g.random(size), g.random(size))
+    assert Fn.separable_factors(k) is not None
+    x = torch.from_numpy(g.random((2, 3, 4 * ratio, 3 * ratio)))
+    y = torch.from_numpy(g.random((2, 3, 4, 3)))
+    fast = Fn.spatial_degrade(x, k, ratio, (offset, offset), boundary)
+    wk = Fn._kernel(k, x)
+    pads = Fn._same_pads(tuple(wk.shape[-2:]))
+    xp = Fn._pad(x, pads, boundary)[..., offset:, offset:]
+    slow = torch.nn.functional.conv2d(xp, wk, stride=ratio, groups=3)[..., :4, :3]
+    torch.testing.assert_close(fast, slow, atol=1e-12, rtol=0)
+    lhs = (fast * y).sum()
+    rhs = (x * Fn.spatial_degrade_adjoint(y, k, ratio, (offset, offset), x.shape[-2:], boundary)).sum()
+    assert abs(lhs - rhs) / abs(lhs) < 1e-12

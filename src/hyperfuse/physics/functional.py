@@ -14,6 +14,7 @@ gather, so every adjoint is exact: the adjoint of padding scatters back with
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Literal
 
@@ -38,6 +39,8 @@ __all__ = [
     "apply_srf",
     "apply_srf_adjoint",
     "upsample",
+    "separable_factors",
+    "degradation_matrix",
 ]
 
 Boundary = Literal["reflect", "circular", "replicate", "zeros"]
@@ -262,6 +265,86 @@ def decimate_adjoint(
     return out
 
 
+def separable_factors(psf: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Return (k_y, k_x) with psf = outer(k_y, k_x) when the PSF is separable, else ``None``.
+
+    Examples
+    --------
+    >>> ky, kx = separable_factors(gaussian_psf(1.0, 5))
+    >>> bool(np.allclose(np.outer(ky, kx), gaussian_psf(1.0, 5)))
+    True
+    >>> separable_factors(np.eye(3)) is None
+    True
+    """
+    k = np.asarray(psf.detach().cpu() if isinstance(psf, torch.Tensor) else psf, dtype=np.float64)
+    if k.ndim != 2:
+        return None
+    u, s, vt = np.linalg.svd(k)
+    if s[0] == 0 or (s.size > 1 and s[1] > 1e-12 * s[0]):
+        return None
+    sign = 1.0 if u[:, 0].sum() >= 0 else -1.0
+    return sign * u[:, 0] * np.sqrt(s[0]), sign * vt[0] * np.sqrt(s[0])
+
+
+def degradation_matrix(
+    kernel_1d: np.ndarray, n: int, ratio: int, offset: int, boundary: Boundary = "reflect"
+) -> np.ndarray:
+    """The 1-D blur + decimation as an (n // ratio, n) matrix, boundary folded in.
+
+    For a separable PSF k = k_y k_x^T, D(X) = M_y X M_x^T exactly (including the boundary),
+    which turns the operator into two matrix products.
+
+    Examples
+    --------
+    >>> degradation_matrix(np.array([0.5, 0.5]), 4, 2, 1)
+    array([[0.5, 0.5, 0. , 0. ],
+           [0. , 0. , 0.5, 0.5]])
+    """
+    k = np.asarray(kernel_1d, dtype=np.float64)
+    K = k.size
+    c = K // 2
+    m = n // ratio
+    pos = (ratio * np.arange(m) + offset)[:, None] + np.arange(K)[None, :] - c
+    idx, valid = _pad_index(n, c + ratio, K + ratio, boundary, torch.device("cpu"))
+    src = idx.numpy()[pos + c + ratio]
+    w = np.broadcast_to(k, pos.shape).copy()
+    if valid is not None:
+        w = w * valid.numpy()[pos + c + ratio]
+    out = np.zeros((m, n))
+    np.add.at(out, (np.repeat(np.arange(m), K), src.ravel()), w.ravel())
+    return out
+
+
+_MATRIX_LIMIT = 2**24  # entries; above this the strided convolution uses less memory
+
+
+def _separable_matrices(
+    psf: torch.Tensor | np.ndarray, ratio: int, offset: tuple[int, int], shape: tuple[int, int],
+    boundary: Boundary, like: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    H, W = shape
+    if (H * H + W * W) // ratio > _MATRIX_LIMIT:
+        return None
+    k = np.ascontiguousarray(psf.detach().cpu() if isinstance(psf, torch.Tensor) else psf, dtype=np.float64)
+    mats = _cached_matrices(k.tobytes(), k.shape, ratio, tuple(offset), (H, W), boundary)
+    if mats is None:
+        return None
+    return (torch.as_tensor(mats[0], dtype=like.dtype, device=like.device),
+            torch.as_tensor(mats[1], dtype=like.dtype, device=like.device))
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_matrices(
+    psf_bytes: bytes, psf_shape: tuple[int, ...], ratio: int, offset: tuple[int, int],
+    shape: tuple[int, int], boundary: Boundary,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    factors = separable_factors(np.frombuffer(psf_bytes).reshape(psf_shape))
+    if factors is None:
+        return None
+    return (degradation_matrix(factors[0], shape[0], ratio, offset[0], boundary),
+            degradation_matrix(factors[1], shape[1], ratio, offset[1], boundary))
+
+
 def spatial_degrade(
     x: torch.Tensor,
     psf: torch.Tensor | np.ndarray,
@@ -285,6 +368,10 @@ def spatial_degrade(
     H, W = x.shape[-2:]
     if H < ratio or W < ratio:
         raise ShapeError(f"image {H}x{W} is smaller than the ratio {ratio}; pass a larger image")
+    mats = _separable_matrices(psf, ratio, offset, (H, W), boundary, x)
+    if mats is not None:  # separable PSF: two matrix products, boundary folded in
+        my, mx = mats
+        return torch.matmul(torch.matmul(my, x), mx.T)
     w = _kernel(psf, x)
     pads = _same_pads(tuple(w.shape[-2:]))
     oy, ox = offset
@@ -302,10 +389,14 @@ def spatial_degrade_adjoint(
     boundary: Boundary = "reflect",
 ) -> torch.Tensor:
     """Exact adjoint of :func:`spatial_degrade` onto an HR grid of ``shape`` (H, W)."""
+    H, W = shape
+    mats = _separable_matrices(psf, ratio, offset, (H, W), boundary, y)
+    if mats is not None:
+        my, mx = mats
+        return torch.matmul(torch.matmul(my.T, y), mx)
     w = _kernel(psf, y)
     kh, kw = w.shape[-2:]
     pads = _same_pads((kh, kw))
-    H, W = shape
     oy, ox = offset
     z = F.conv_transpose2d(y, w, stride=ratio, groups=y.shape[1])
     zp = y.new_zeros((*y.shape[:-2], H + kh - 1, W + kw - 1))
