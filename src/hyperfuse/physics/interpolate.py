@@ -7,9 +7,10 @@ also where the default sensor (``classical.md`` §1: offset ⌊r/2⌋, PSF width
 its LR pixels. :func:`lr_pixel_centre` gives ``c`` for any sensor, so that methods can
 interpolate on the sensor's own sampling phase.
 
-Each output sample is a short weighted sum of LR samples (taps resolved by the boundary rule),
-computed with ``index_select``; the cost is (taps per axis)·C·(h·W + H·W) multiply-adds and the
-memory one (B, C, H, W) buffer times the tap count of the current axis.
+Each output sample is a short weighted sum of LR samples whose weights depend only on the
+output phase t mod r, so each axis is one boundary-resolving ``index_select`` (padding) and one
+``conv1d`` with r output channels (polyphase form). The cost is (taps per axis)·C·(h·W + H·W)
+multiply-adds; the memory is the output plus one padded copy of the input.
 
 - :func:`up_bilinear`: triangle kernel, indices clamped at the edges (replicate).
 - :func:`up_bicubic`: Keys' cubic convolution kernel with a = −0.5, symmetric reflection.
@@ -139,7 +140,7 @@ def _resolve(idx: np.ndarray, n: int, boundary: InterpBoundary) -> np.ndarray:
     raise ShapeError(f"unknown boundary {boundary!r}; use symmetric, reflect, replicate or circular")
 
 
-def _axis_taps(
+def _phase_kernels(
     n: int,
     ratio: int,
     centre: float,
@@ -148,9 +149,15 @@ def _axis_taps(
     boundary: InterpBoundary,
     normalise: bool,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Source indices and weights (n·r, T) along one axis; distances are in LR pixels."""
-    t = np.arange(n * ratio, dtype=np.float64)
-    s = (t - centre) / ratio  # source position in LR pixels
+    """Polyphase form of one axis: padded source indices and (r, T) correlation kernels.
+
+    Output t = q·r + p reads LR positions first_p + q + i (i < T_p) with weights that depend
+    only on the phase p, because s = (t − c)/r grows by one when t grows by r. Returns the
+    source index of every padded sample and a kernel per phase such that
+    out[q·r + p] = Σ_j K[p, j]·x_pad[q + j].
+    """
+    t = np.arange(ratio, dtype=np.float64)
+    s = (t - centre) / ratio  # source positions of the r phases, in LR pixels
     first = np.ceil(s - support - 1e-9).astype(np.int64)
     last = np.floor(s + support + 1e-9).astype(np.int64)
     T = int((last - first).max()) + 1
@@ -158,19 +165,26 @@ def _axis_taps(
     w = weight(s[:, None] - idx)
     if normalise:
         w = w / w.sum(axis=1, keepdims=True)
-    return _resolve(idx, n, boundary), w
+    f0 = int(first.min())
+    shift = first - f0
+    K = np.zeros((ratio, int(shift.max()) + T))
+    for p in range(ratio):
+        K[p, shift[p] : shift[p] + T] = w[p]
+    pad_idx = _resolve(f0 + np.arange(n + K.shape[1] - 1), n, boundary)
+    return pad_idx, K
 
 
-def _apply_axis(x: torch.Tensor, dim: int, idx: np.ndarray, w: np.ndarray) -> torch.Tensor:
-    n_out, T = idx.shape
-    it = torch.as_tensor(idx.reshape(-1), device=x.device)
-    wt = torch.as_tensor(w, dtype=x.dtype, device=x.device)
-    g = x.index_select(dim, it)
-    if dim == -1:
-        g = g.reshape(*x.shape[:-1], n_out, T)
-        return (g * wt).sum(-1)
-    g = g.reshape(*x.shape[:-2], n_out, T, x.shape[-1])
-    return (g * wt[..., None]).sum(-2)
+def _apply_axis(x: torch.Tensor, dim: int, pad_idx: np.ndarray, K: np.ndarray) -> torch.Tensor:
+    """Interpolate along ``dim`` (−1 or −2) with the polyphase kernels (one conv1d)."""
+    if dim == -2:
+        return _apply_axis(x.transpose(-1, -2), -1, pad_idx, K).transpose(-1, -2)
+    r, T = K.shape
+    n = x.shape[-1]
+    xp = x.index_select(-1, torch.as_tensor(pad_idx, device=x.device))
+    lead = xp.shape[:-1]
+    wt = torch.as_tensor(K, dtype=x.dtype, device=x.device)[:, None, :]
+    y = torch.nn.functional.conv1d(xp.reshape(-1, 1, xp.shape[-1]), wt)  # (M, r, n)
+    return y.transpose(1, 2).reshape(*lead, n * r)
 
 
 def _offsets(offset: Offset, ratio: int) -> tuple[float, float]:
@@ -201,9 +215,9 @@ def _separable(
         raise ShapeError(f"cannot interpolate an empty image of shape {tuple(x.shape)}")
     if not x.is_floating_point():
         x = x.float()
-    iy, wy = _axis_taps(h, r, cy, weight, support, boundary, normalise)
-    ix, wx = _axis_taps(w, r, cx, weight, support, boundary, normalise)
-    return _apply_axis(_apply_axis(x, -1, ix, wx), -2, iy, wy)
+    iy, ky = _phase_kernels(h, r, cy, weight, support, boundary, normalise)
+    ix, kx = _phase_kernels(w, r, cx, weight, support, boundary, normalise)
+    return _apply_axis(_apply_axis(x, -1, ix, kx), -2, iy, ky)
 
 
 def up_bilinear(x: torch.Tensor, ratio: int, *, offset: Offset = None) -> torch.Tensor:
@@ -223,8 +237,8 @@ def up_bilinear(x: torch.Tensor, ratio: int, *, offset: Offset = None) -> torch.
 
     Notes
     -----
-    Output t reads the LR signal at s = (t − c)/r, clamped to [0, n − 1], with the triangle
-    kernel max(1 − |t|, 0). With the default offset this equals
+    Output t reads the LR signal at s = (t − c)/r with the triangle kernel max(1 − |t|, 0) and
+    replicated edges (the same as clamping s to [0, n − 1]). With the default offset this equals
     ``torch.nn.functional.interpolate(..., mode="bilinear", align_corners=False)``.
 
     Examples
@@ -232,22 +246,9 @@ def up_bilinear(x: torch.Tensor, ratio: int, *, offset: Offset = None) -> torch.
     >>> up_bilinear(torch.tensor([[0.0, 1.0]]), 2)[0]
     tensor([0.0000, 0.2500, 0.7500, 1.0000])
     """
-    r = check_ratio(ratio)
-    cy, cx = _offsets(offset, r)
-    h, w = x.shape[-2:]
-    if not x.is_floating_point():
-        x = x.float()
-
-    def taps(n: int, c: float) -> tuple[np.ndarray, np.ndarray]:
-        s = np.clip((np.arange(n * r, dtype=np.float64) - c) / r, 0.0, n - 1.0)
-        i0 = np.minimum(np.floor(s).astype(np.int64), n - 1)
-        i1 = np.minimum(i0 + 1, n - 1)
-        f = s - i0
-        return np.stack([i0, i1], 1), np.stack([1 - f, f], 1)
-
-    iy, wy = taps(h, cy)
-    ix, wx = taps(w, cx)
-    return _apply_axis(_apply_axis(x, -1, ix, wx), -2, iy, wy)
+    return _separable(
+        x, ratio, offset, lambda d: np.maximum(1.0 - np.abs(d), 0.0), 1.0, "replicate", normalise=False
+    )
 
 
 def up_bicubic(

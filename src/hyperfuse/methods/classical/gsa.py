@@ -114,18 +114,33 @@ def correlation_groups(yh: torch.Tensor, ym_lr: torch.Tensor) -> tuple[np.ndarra
     return np.argmax(ccn, axis=0), ccn
 
 
-def _min_norm_lstsq(M: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Minimum-norm least-squares solution of M β ≈ y (float64, SVD-based LAPACK gelsd on CPU).
+def _rtol(dtype: torch.dtype) -> float:
+    """Relative singular-value cut-off for fits on data of ``dtype`` (its rounding level)."""
+    return 1e-10 if dtype == torch.float64 else 1e-6
 
-    Singular values below 1e-10 of the largest count as zero, so collinear columns get the
-    minimum-norm solution.
+
+def _min_norm_lstsq(M: torch.Tensor, y: torch.Tensor, rtol: float = 1e-10) -> torch.Tensor:
+    """Minimum-norm least-squares solution of M β ≈ y, in float64.
+
+    M (n×p, tall) is reduced by a QR factorisation, M = QT, and the small p×p factor T is
+    pseudo-inverted by SVD with singular values below ``rtol`` times the largest treated as
+    zero, so collinear columns (also collinear up to the data's rounding, e.g. constant bands
+    in float32) get the minimum-norm solution. Cost O(n·p²), on M's device.
     """
-    dev = M.device
-    Mc = M.detach().to("cpu", torch.float64)
-    yc = y.detach().to("cpu", torch.float64)
-    vec = yc.ndim == 1
-    sol = torch.linalg.lstsq(Mc, yc[:, None] if vec else yc, rcond=1e-10, driver="gelsd").solution
-    return (sol[:, 0] if vec else sol).to(dev)
+    M = M.to(torch.float64)
+    y = y.to(torch.float64)
+    vec = y.ndim == 1
+    Y = y[:, None] if vec else y
+    if M.shape[0] >= M.shape[1]:
+        Q, T = torch.linalg.qr(M)
+        Y = Q.T @ Y
+    else:
+        T = M
+    U, S, Vh = torch.linalg.svd(T, full_matrices=False)
+    keep = S > rtol * S[0] if S.numel() and S[0] > 0 else torch.zeros_like(S, dtype=torch.bool)
+    inv = torch.where(keep, 1.0 / torch.where(keep, S, torch.ones_like(S)), torch.zeros_like(S))
+    sol = Vh.T @ (inv[:, None] * (U.T @ Y))
+    return sol[:, 0] if vec else sol
 
 
 # --------------------------------------------------------------------------- GSA
@@ -225,6 +240,7 @@ class GSA(FusionMethod):
         l, H, W = msi.shape[1:]
         out = hsi.new_empty((B, L, H, W))
         ym_lr_all = phys.spatial.A(msi)
+        ones_lr = phys.spatial.A(msi.new_ones((1, 1, H, W)))
         info_groups: list[list[dict[str, Any]]] = []
         ccs: list[list[list[float]]] = []
         degenerate: list[tuple[int, int]] = []
@@ -249,17 +265,23 @@ class GSA(FusionMethod):
                 mu = Ht.to(torch.float64).mean(dim=(1, 2))
                 H0 = Ht - mu.to(dtype)[:, None, None]
                 P = msi[b, k]
-                P0 = P - P.to(torch.float64).mean().to(dtype)
-                P0_lr = phys.spatial.A(P0[None, None])[0, 0]
+                p_mean = P.to(torch.float64).mean()
+                P0 = P - p_mean.to(dtype)
+                # P⁰D = PD − mean(P)·1D, reusing the degraded MSI (D is linear).
+                P0_lr = ym_lr_all[b, k] - p_mean.to(dtype) * ones_lr[0, 0]
                 h0 = _centred_cols(yh.reshape(members.size, -1))  # (m, n)
                 M = torch.cat([h0.T, h0.new_ones(h0.shape[1], 1)], dim=1)
-                coef = _min_norm_lstsq(M, P0_lr.reshape(-1))
+                coef = _min_norm_lstsq(M, P0_lr.reshape(-1), _rtol(dtype))
                 alpha = coef[:-1]
                 I0 = torch.einsum("m,mhw->hw", alpha.to(dtype), H0)
-                I0c = I0.to(torch.float64) - I0.to(torch.float64).mean()
-                var_I = float((I0c * I0c).mean())
+                I0c = I0 - I0.to(torch.float64).mean().to(dtype)
+                # cov(I⁰, H̃⁰_j) (H̃⁰_j has zero mean); var(I⁰) = Σ_j α_j cov_j, so that
+                # Σ_j α_j g_j = 1 holds to rounding.
+                cov = (H0.reshape(members.size, -1) @ I0c.reshape(-1)).to(torch.float64) / I0c.numel()
+                var_I = float((alpha * cov).sum())
                 var_P = float(P0.to(torch.float64).pow(2).mean())
-                if var_I <= max(1e-12 * var_P, 1e-300):
+                level = float(p_mean) ** 2 + var_P
+                if var_P <= 1e-12 * level or var_I <= max(1e-12 * var_P, 1e-300):
                     degenerate.append((b, k))
                     warnings.warn(
                         f"GSA: the intensity of MS band {k} has zero variance (constant band or "
@@ -269,7 +291,6 @@ class GSA(FusionMethod):
                     )
                     gains = torch.zeros_like(alpha)
                 else:
-                    cov = torch.einsum("hw,mhw->m", I0c, H0.to(torch.float64)) / I0c.numel()
                     gains = cov / var_I
                 detail = (P0 - I0)[None]
                 F = H0 + gains.to(dtype)[:, None, None] * detail + mu.to(dtype)[:, None, None]

@@ -29,6 +29,7 @@ from .gsa import (
     _centre,
     _check_dtype,
     _min_norm_lstsq,
+    _rtol,
     _resolve_physics,
     _warn_uncovered,
     correlation_groups,
@@ -49,7 +50,8 @@ def synthetic_band_weights(yh: torch.Tensor, ym_lr: torch.Tensor, mode: Mode = "
     ym_lr : Tensor of shape (l, n)
         MS bands degraded to the HS grid (Y_m D).
     mode : {"ls", "nnls", "select"}
-        ``"ls"``: least squares on M_lr = [(Y_m D)ᵀ, 1] (minimum norm if collinear);
+        ``"ls"``: least squares on M_lr = [(Y_m D)ᵀ, 1] (minimum norm if collinear, with
+        singular values below 1e-6 (float32 input) or 1e-10 (float64) of the largest cut);
         ``"nnls"``: the same with the band weights ≥ 0 and a free offset;
         ``"select"``: β = e_g(j), the best-correlated MS band (GSA grouping), no offset.
 
@@ -73,7 +75,7 @@ def synthetic_band_weights(yh: torch.Tensor, ym_lr: torch.Tensor, mode: Mode = "
         return beta
     M = torch.cat([ym_lr.to(torch.float64).T, yh.new_ones(n, 1, dtype=torch.float64)], dim=1)
     if mode == "ls":
-        return _min_norm_lstsq(M, yh.to(torch.float64).T).T
+        return _min_norm_lstsq(M, yh.to(torch.float64).T, _rtol(yh.dtype)).T
     if mode == "nnls":
         from scipy.optimize import nnls
 
