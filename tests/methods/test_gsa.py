@@ -78,7 +78,7 @@ def test_component_substitution_identity() -> None:
         mu = torch.tensor(grp["mu"], dtype=torch.float64)
         synth = torch.einsum("m,mhw->hw", alpha, F[grp["hsi_bands"]] - mu[:, None, None])
         assert (synth - P0).abs().max() <= 1e-6 * P0.abs().max() * max(1.0, alpha.abs().sum().item())
-        assert sum(a * g for a, g in zip(grp["alpha"], grp["gains"])) == pytest.approx(1.0, abs=1e-6)
+        assert sum(a * g for a, g in zip(grp["alpha"], grp["gains"], strict=True)) == pytest.approx(1.0, abs=1e-6)
 
 
 def test_single_ms_band_gives_single_group() -> None:

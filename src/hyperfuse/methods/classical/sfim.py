@@ -29,8 +29,8 @@ from .gsa import (
     _centre,
     _check_dtype,
     _min_norm_lstsq,
-    _rtol,
     _resolve_physics,
+    _rtol,
     _warn_uncovered,
     correlation_groups,
 )
