@@ -698,10 +698,11 @@ class CNMF(FusionMethod):
             "items": items,
             "timings": {"preprocess": t_prep, "vd": t_vd, "total": time.perf_counter() - t_start},
         }
+        stack = (lambda ts: ts[0][None]) if B == 1 else torch.stack  # no copy for one item
         return FusionResult(
-            cube=torch.stack(cubes).to(torch.float32),
-            endmembers=torch.stack(Es).to(torch.float32),
-            abundances=torch.stack(As).to(torch.float32),
+            cube=stack(cubes).to(torch.float32),
+            endmembers=stack(Es).to(torch.float32),
+            abundances=stack(As).to(torch.float32),
             history=history,
             info=info,
         )
