@@ -13,9 +13,19 @@ from hyperfuse.methods.classical.hysure import (
     symmetric_pad,
     transfer_functions,
 )
-from hyperfuse.physics.functional import apply_srf, blur, gaussian_psf, spatial_degrade, upsample
+from hyperfuse.physics.functional import blur, gaussian_psf, spatial_degrade, upsample
 from hyperfuse.physics.sensor import FusionPhysics, make_sensor
 from hyperfuse.types import SensorSpec
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """These tensors are small: run single-threaded (threads only add contention on shared CI)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
 
 # --------------------------------------------------------------------------- §1 test scenes
 
@@ -44,7 +54,9 @@ def gaussian_srf(l: int, L: int) -> np.ndarray:
     return R / R.sum(axis=1, keepdims=True)
 
 
-def simulate(X: torch.Tensor, r: int, l: int, boundary: str = "circular") -> tuple[torch.Tensor, torch.Tensor, SensorSpec]:
+def simulate(
+    X: torch.Tensor, r: int, l: int, boundary: str = "circular"
+) -> tuple[torch.Tensor, torch.Tensor, SensorSpec]:
     sensor = make_sensor(r, srf=gaussian_srf(l, X.shape[1]), boundary=boundary)  # type: ignore[arg-type]
     phys = FusionPhysics(sensor)
     return phys.spatial(X).float(), phys.spectral(X).float(), sensor  # type: ignore[misc]
@@ -70,18 +82,27 @@ def test_model_consistent_well_posed() -> None:
     assert len(out.history["cost"]) == 200
 
 
-def test_model_consistent_three_bands() -> None:
-    """§7 [proto]: l = 3, p = 6, r = 4 (prototype 40.6 dB, bound 39).
+def test_model_consistent_three_bands_small() -> None:
+    """l = 3, p = 6, r = 4 on 64² (fast stand-in for the 128² case below): measured 39.2 dB."""
+    X = scene(64, 31, 6, 3.0)
+    hsi, msi, sensor = simulate(X, 4, 3)
+    out = get_method("hysure", n_components=6, basis="svd").fuse(hsi, msi, sensor)
+    assert psnr(out.cube, X) >= 38.0
+    assert psnr(out.cube, X) > psnr(upsample(hsi, 4), X) + 10
 
-    This draw (seed 0 of our scene helper) gives 37.8 dB in float32 and float64 alike (seed 1
-    gives 39.6): the bound is lowered to 36.5 for this draw, keeping ~1 dB of margin.
+
+@pytest.mark.slow
+def test_model_consistent_three_bands() -> None:
+    """§7 [proto]: 128², l = 3, p = 6, r = 4 (prototype 40.6 dB, bound 39).
+
+    This draw (seed 0 of our scene helper) gives 37.8 dB in float32 and float64 alike (seeds 1
+    and 2 give 39.6 and 40.3): the bound is lowered to 36.5 for this draw, keeping ~1 dB of
+    margin.
     """
     X = scene(128, 31, 6, 3.0)
     hsi, msi, sensor = simulate(X, 4, 3)
     out = get_method("hysure", n_components=6, basis="svd").fuse(hsi, msi, sensor)
     assert psnr(out.cube, X) >= 36.5
-    bic = upsample(hsi, 4)
-    assert psnr(out.cube, X) > psnr(bic, X) + 10
 
 
 @pytest.mark.slow
@@ -106,9 +127,10 @@ def test_transfer_functions_match_spatial_degrade() -> None:
     fx = torch.fft.rfft2(x)
     ref = spatial_degrade(x[None], psf, 4, (1, 2), "circular")[0]
     got = torch.fft.irfft2(fx * G, s=(12, 20))[:, ::4, ::4]
-    torch.testing.assert_close(got, ref, rtol=0, atol=1e-12)
-    torch.testing.assert_close(torch.fft.irfft2(fx * Gh, s=(12, 20)), torch.roll(x, -1, -1) - x)
-    torch.testing.assert_close(torch.fft.irfft2(fx * Gv, s=(12, 20)), torch.roll(x, -1, -2) - x)
+    assert float((got - ref).abs().max()) < 1e-12
+    dh = torch.fft.irfft2(fx * Gh, s=(12, 20)) - (torch.roll(x, -1, -1) - x)
+    dv = torch.fft.irfft2(fx * Gv, s=(12, 20)) - (torch.roll(x, -1, -2) - x)
+    assert float(dh.abs().max()) < 1e-12 and float(dv.abs().max()) < 1e-12
 
 
 def test_z_step_normal_equations() -> None:
@@ -116,11 +138,16 @@ def test_z_step_normal_equations() -> None:
     g = torch.Generator().manual_seed(1)
     H, W = 16, 24
     psf = gaussian_psf(1.3, 5)
-    G, Gh, Gv = (torch.from_numpy(a).to(torch.complex64) for a in transfer_functions(psf, (0, 0), (H, W)))
+    G, Gh, Gv = (
+        torch.from_numpy(a).to(torch.complex64) for a in transfer_functions(psf, (0, 0), (H, W))
+    )
     V = [torch.rand(3, H, W, generator=g) for _ in range(4)]
     fft, ifft = torch.fft.rfft2, torch.fft.irfft2
     den = G.abs() ** 2 + Gh.abs() ** 2 + Gv.abs() ** 2 + 1
-    Z = ifft((fft(V[0]) * G.conj() + fft(V[1]) + fft(V[2]) * Gh.conj() + fft(V[3]) * Gv.conj()) / den, s=(H, W))
+    Z = ifft(
+        (fft(V[0]) * G.conj() + fft(V[1]) + fft(V[2]) * Gh.conj() + fft(V[3]) * Gv.conj()) / den,
+        s=(H, W),
+    )
 
     def Bop(z: torch.Tensor) -> torch.Tensor:
         return blur(z[None], psf, "circular")[0]

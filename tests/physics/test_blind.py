@@ -9,10 +9,25 @@ import pytest
 import torch
 
 from hyperfuse.errors import ShapeError
-from hyperfuse.physics.blind import SensorEstimate, estimate_sensor, psf_centroid, strong_blur_widths
+from hyperfuse.physics.blind import (
+    SensorEstimate,
+    estimate_sensor,
+    psf_centroid,
+    strong_blur_widths,
+)
 from hyperfuse.physics.functional import apply_srf, fwhm_to_sigma, gaussian_psf, spatial_degrade
 from hyperfuse.physics.sensor import FusionPhysics
 from hyperfuse.types import SensorSpec
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """These tensors are small: run single-threaded (threads only add contention on shared CI)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
 
 # --------------------------------------------------------------------------- §1 test scenes
 
@@ -50,7 +65,9 @@ def pair(X: torch.Tensor, r: int, l: int = 3):
     return spatial_degrade(X, b, r, o, "circular"), apply_srf(X, R), R, b, o
 
 
-def measures(est: SensorEstimate, X: torch.Tensor, msi: torch.Tensor, R: np.ndarray, b: np.ndarray, r: int):
+def measures(
+    est: SensorEstimate, X: torch.Tensor, msi: torch.Tensor, R: np.ndarray, b: np.ndarray, r: int
+):
     """(SRF error on the data, relative L1 PSF error, blurred-MSI error) of §2.4."""
     RX = apply_srf(X, R)
     e_srf = float(torch.linalg.vector_norm(apply_srf(X, est.R) - RX) / torch.linalg.vector_norm(RX))
@@ -101,7 +118,9 @@ def test_fast_case() -> None:
     assert np.isfinite(est.condition["srf"]) and np.isfinite(est.condition["psf"])
     assert len(est.history) == 3
     # §2.4: a single pass in HySure's compatibility mode is rougher.
-    single = measures(estimate_sensor(hsi, msi, r, offset=o, mode="hysure", n_alt=1), X, msi, R, b, r)
+    single = measures(
+        estimate_sensor(hsi, msi, r, offset=o, mode="hysure", n_alt=1), X, msi, R, b, r
+    )
     assert single[1] > e_psf and single[2] > e_blur
 
 

@@ -16,8 +16,10 @@ every method.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -240,15 +242,17 @@ def _valid_range(n_lr: int, n_hr: int, r: int, o: int, lo: int, hi: int) -> tupl
     return i0, max(i0, i1)
 
 
-def _first_differences(n: int, cut: np.ndarray | None = None) -> np.ndarray:
-    """(n-1, n) first-difference matrix; rows flagged in ``cut`` are zeroed."""
-    D = np.zeros((max(n - 1, 0), n))
-    idx = np.arange(n - 1)
-    D[idx, idx] = -1.0
-    D[idx, idx + 1] = 1.0
-    if cut is not None and n > 1:
-        D[np.asarray(cut, dtype=bool)] = 0.0
-    return D
+def _difference_gram(n: int, cut: np.ndarray | None = None) -> np.ndarray:
+    """ΔᵀΔ (n×n, tridiagonal) of the first differences on n samples; differences flagged in
+    ``cut`` (length n−1) are left out."""
+    keep = np.ones(max(n - 1, 0), dtype=bool) if cut is None else ~np.asarray(cut, dtype=bool)
+    G = np.zeros((n, n))
+    i = np.flatnonzero(keep)
+    np.add.at(G, (i, i), 1.0)
+    np.add.at(G, (i + 1, i + 1), 1.0)
+    G[i, i + 1] -= 1.0
+    G[i + 1, i] -= 1.0
+    return G
 
 
 def _band_groups(
@@ -259,8 +263,7 @@ def _band_groups(
         raise ShapeError("msi_support needs the HSI wavelengths; pass wavelengths= as well")
     groups: list[tuple[np.ndarray, np.ndarray]] = []
     if wavelengths is None:
-        D = _first_differences(L)
-        DtD = D.T @ D
+        DtD = _difference_gram(L)
         return [(np.arange(L), DtD) for _ in range(l)]
     wl = np.asarray(wavelengths, dtype=np.float64).reshape(-1)
     if wl.size != L:
@@ -282,14 +285,27 @@ def _band_groups(
             lo, hi = sorted(support[k])
             idx = order[(wl[order] >= lo) & (wl[order] <= hi)]
         cut = np.diff(wl[idx]) > GAP_FACTOR * spacing
-        D = _first_differences(idx.size, cut)
-        groups.append((idx, D.T @ D))
+        groups.append((idx, _difference_gram(idx.size, cut)))
     return groups
 
 
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """Small dense LAPACK calls run single-threaded: threads gain nothing on matrices of a few
+    hundred rows and cost orders of magnitude on a busy machine."""
+    old = torch.get_num_threads()
+    if old != 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != old:
+            torch.set_num_threads(old)
+
+
 def _sym_cond(A: torch.Tensor) -> float:
-    # NumPy's LAPACK path: torch's eigvalsh is much slower on small CPU matrices.
-    ev = np.linalg.eigvalsh(A.cpu().numpy())
+    with _one_thread():
+        ev = torch.linalg.eigvalsh(A)
     lo = float(ev[0])
     return math.inf if lo <= 0 else float(ev[-1]) / lo
 
@@ -313,7 +329,8 @@ def _r_step(
             continue
         ii = torch.as_tensor(idx)
         A = G[ii][:, ii] + lam * torch.as_tensor(DtD, dtype=G.dtype)
-        rho = torch.from_numpy(np.linalg.solve(A.numpy(), B[ii, k].numpy()))
+        with _one_thread():
+            rho = torch.linalg.solve(A, B[ii, k])
         if nonneg:
             rho = rho.clamp_min(0)
         R[k, ii] = rho
@@ -322,7 +339,12 @@ def _r_step(
 
 
 def _patch_chunks(
-    Ym: torch.Tensor, r: int, o: tuple[int, int], K: int, rows: tuple[int, int], cols: tuple[int, int]
+    Ym: torch.Tensor,
+    r: int,
+    o: tuple[int, int],
+    K: int,
+    rows: tuple[int, int],
+    cols: tuple[int, int],
 ):  # type: ignore[no-untyped-def]
     """Yield (row range, patches (B, l, K², m)) of the K×K footprints of the valid LR pixels."""
     B, l = Ym.shape[:2]
@@ -361,17 +383,22 @@ def _psf_step(
         t = T[:, :, a - rows[0] : b - rows[0], :].reshape(T.shape[0], T.shape[1], -1).reshape(-1)
         PtP += Pm @ Pm.T  # the dominant cost: 2·(n·l)·K⁴ FLOPs, one GEMM
         Ptt += Pm @ t
-    D1 = _first_differences(K)
-    D1tD1 = D1.T @ D1
+    D1tD1 = _difference_gram(K)
     eye = np.eye(K)
     reg = np.kron(eye, D1tD1) + np.kron(D1tD1, eye)  # horizontal + vertical, row-major kernel
     A = PtP + lam * torch.as_tensor(reg, dtype=PtP.dtype)
-    bvec = torch.from_numpy(np.linalg.solve(A.numpy(), Ptt.numpy()))
+    with _one_thread():
+        bvec = torch.linalg.solve(A, Ptt)
     return bvec.reshape(K, K), _sym_cond(A)
 
 
 def _apply_psf(
-    Ym: torch.Tensor, psf: torch.Tensor, r: int, o: tuple[int, int], rows: tuple[int, int], cols: tuple[int, int]
+    Ym: torch.Tensor,
+    psf: torch.Tensor,
+    r: int,
+    o: tuple[int, int],
+    rows: tuple[int, int],
+    cols: tuple[int, int],
 ) -> torch.Tensor:
     """Y_m·D_b on the valid LR pixels only (no boundary handling needed): (B, l, n_rows, n_cols)."""
     B, l = Ym.shape[:2]
@@ -430,6 +457,7 @@ def estimate_sensor(
     n_alt: int = 3,
     mode: Mode = "consistent",
     nonneg_R: bool = False,
+    num_threads: int | None = None,
 ) -> SensorEstimate:
     """Estimate the PSF and the relative SRF R from an (LR-HSI, HR-MSI) pair.
 
@@ -462,6 +490,10 @@ def estimate_sensor(
         2⌊4/r + ½⌋ + 1).
     nonneg_R : bool
         Clip negative entries of R after every R step.
+    num_threads : int, optional
+        Torch threads while estimating (restored afterwards). Default: one thread unless the
+        PSF step exceeds 10 GFLOP (small problems gain nothing from threads and lose much on a
+        busy machine).
 
     Returns
     -------
@@ -524,6 +556,33 @@ def estimate_sensor(
         raise ShapeError(f"PSF width K must be >= 1, got {K}")
     if int(n_alt) < 1:
         raise ShapeError(f"n_alt must be >= 1, got {n_alt}")
+    if num_threads is None:
+        big = 2.0 * Yh.shape[0] * Yh.shape[-2] * Yh.shape[-1] * Ym.shape[1] * K**4 > 1e10
+        num_threads = torch.get_num_threads() if big else 1
+    old = torch.get_num_threads()
+    torch.set_num_threads(int(num_threads))
+    try:
+        return _estimate(
+            Yh, Ym, r, o, K, lam_R, lam_B, wavelengths, msi_support, int(n_alt), mode, nonneg_R
+        )
+    finally:
+        torch.set_num_threads(old)
+
+
+def _estimate(
+    Yh: torch.Tensor,
+    Ym: torch.Tensor,
+    r: int,
+    o: tuple[int, int],
+    K: int,
+    lam_R: float,
+    lam_B: float,
+    wavelengths: np.ndarray | None,
+    msi_support: np.ndarray | None,
+    n_alt: int,
+    mode: Mode,
+    nonneg_R: bool,
+) -> SensorEstimate:
     wb, wl = strong_blur_widths(r, mode)
     B, L, h, w = Yh.shape
     l, H, W = Ym.shape[1:]
@@ -541,14 +600,16 @@ def estimate_sensor(
     rows = _valid_range(h, H, r, o[0], c, K - 1 - c)
     cols = _valid_range(w, W, r, o[1], c, K - 1 - c)
     if rows[1] <= rows[0] or cols[1] <= cols[0]:
-        raise ShapeError(f"no LR pixel has its {K}x{K} footprint inside the image; pass larger images")
+        raise ShapeError(
+            f"no LR pixel has its {K}x{K} footprint inside the image; pass larger images"
+        )
     n_psf = B * (rows[1] - rows[0]) * (cols[1] - cols[0])
     if n_psf * l < K * K:
         warnings.warn(
             f"only {n_psf * l} footprint equations for a {K}x{K} PSF; the estimate leans on "
             "its smoothness prior",
             UserWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     Yh_fp = Yh[..., rows[0] : rows[1], cols[0] : cols[1]]  # HSI at the footprint pixels
 
@@ -559,8 +620,9 @@ def estimate_sensor(
     # 4. Denoise the HSI by its top singular vectors.
     Yflat = Yh_fp.permute(1, 0, 2, 3).reshape(L, -1)
     G = Yh.permute(1, 0, 2, 3).reshape(L, -1)
-    _, Vn = np.linalg.eigh((G @ G.T).numpy())
-    V = torch.from_numpy(np.ascontiguousarray(Vn[:, -min(30, L) :]))
+    with _one_thread():
+        _, V = torch.linalg.eigh(G @ G.T)
+    V = V[:, -min(30, L) :]
     Yden = V @ (V.T @ Yflat)
 
     history: list[dict[str, Any]] = []
@@ -589,9 +651,9 @@ def estimate_sensor(
 
     # Residual per band on the exact identity R·Y_h = Y_m·D_b.
     ymd = _apply_psf(Ym, psf, r, o, rows, cols).permute(1, 0, 2, 3).reshape(l, -1)
-    res = torch.linalg.vector_norm(R @ Yflat - ymd, dim=1) / torch.linalg.vector_norm(ymd, dim=1).clamp_min(
-        1e-300
-    )
+    res = torch.linalg.vector_norm(R @ Yflat - ymd, dim=1) / torch.linalg.vector_norm(
+        ymd, dim=1
+    ).clamp_min(1e-300)
     residual = res.numpy().copy()
     history[-1]["residual"] = residual.tolist()
     psf_np = psf.numpy().copy()

@@ -36,7 +36,14 @@ from ...unmix import hysime, vca
 from ..base import FusionMethod
 from ..registry import register_method
 
-__all__ = ["HySure", "HySureConfig", "ProgressFn", "hysure_flops", "transfer_functions", "symmetric_pad"]
+__all__ = [
+    "HySure",
+    "HySureConfig",
+    "ProgressFn",
+    "hysure_flops",
+    "transfer_functions",
+    "symmetric_pad",
+]
 
 ProgressFn = Callable[[str, int, int, float], None]
 """``progress(stage, iteration, max_iterations, cost)``, called after every ADMM iteration."""
@@ -139,7 +146,9 @@ def hysure_flops(N: int, n: int, p: int) -> float:
     >>> round(hysure_flops(512 * 512, 64 * 64, 30) / 1e9, 1)
     3.4
     """
-    return float(8 * p * 2.5 * N * math.log2(max(N, 2)) + 2 * p * p * N + 2 * p * p * n + 12 * p * N)
+    return float(
+        8 * p * 2.5 * N * math.log2(max(N, 2)) + 2 * p * p * N + 2 * p * p * n + 12 * p * N
+    )
 
 
 def transfer_functions(
@@ -198,8 +207,9 @@ def symmetric_pad(x: torch.Tensor, pad: int) -> torch.Tensor:
 
 def _top_singular_vectors(Y: np.ndarray, p: int) -> np.ndarray:
     """(L, p) top left singular vectors of Y (L, n), from the eigenvectors of Y Yᵀ."""
-    _, V = np.linalg.eigh(Y @ Y.T)
-    return np.ascontiguousarray(V[:, ::-1][:, :p])
+    with _threads(1):
+        _, V = torch.linalg.eigh(torch.from_numpy(Y @ Y.T))
+    return np.ascontiguousarray(V.numpy()[:, ::-1][:, :p])
 
 
 def _basis(Y: np.ndarray, p: int, cfg: HySureConfig) -> tuple[np.ndarray, dict[str, Any]]:
@@ -256,7 +266,9 @@ class HySure(FusionMethod):
     ((1, 6, 16, 16), [5])
     """
 
-    description = "HySure: subspace fusion with vector total variation (ADMM); blind sensor estimate"
+    description = (
+        "HySure: subspace fusion with vector total variation (ADMM); blind sensor estimate"
+    )
     blind = True
     needs_srf = False
 
@@ -281,12 +293,22 @@ class HySure(FusionMethod):
                 wl = None
             t0 = time.perf_counter()
             est = estimate_sensor(
-                hsi, msi, r, offset=offset, K=cfg.sensor_K, lam_R=cfg.sensor_lam_R,
-                lam_B=cfg.sensor_lam_B, wavelengths=wl, n_alt=cfg.sensor_n_alt, mode=cfg.sensor_mode,
+                hsi,
+                msi,
+                r,
+                offset=offset,
+                K=cfg.sensor_K,
+                lam_R=cfg.sensor_lam_R,
+                lam_B=cfg.sensor_lam_B,
+                wavelengths=wl,
+                n_alt=cfg.sensor_n_alt,
+                mode=cfg.sensor_mode,
             )
             info["sensor_seconds"] = time.perf_counter() - t0
             estimated = est.to_sensor_spec(
-                r, offset, wl,
+                r,
+                offset,
+                wl,
                 boundary=spec0.boundary if spec0 is not None else "reflect",
                 msi_band_names=spec0.msi_band_names if spec0 is not None else None,
             )
@@ -330,7 +352,6 @@ class HySure(FusionMethod):
         spec, estimated, msi, sinfo = self._sensor(hsi, msi, physics)
         B, L, h, w = hsi.shape
         l, H, W = msi.shape[1:]
-        n = h * w
         r = spec.ratio
         if cfg.pad == "always" or (cfg.pad == "auto" and spec.boundary != "circular"):
             K = max(spec.psf.shape)
@@ -389,7 +410,12 @@ class HySure(FusionMethod):
         return min(p, L, n)
 
     def _solve(
-        self, hsi: torch.Tensor, msi: torch.Tensor, spec: SensorSpec, pad_lr: int, dtype: torch.dtype
+        self,
+        hsi: torch.Tensor,
+        msi: torch.Tensor,
+        spec: SensorSpec,
+        pad_lr: int,
+        dtype: torch.dtype,
     ) -> tuple[torch.Tensor, list[float], dict[str, Any]]:
         """ADMM for one item: hsi (L, h, w), msi (l, H, W) -> X̂ (L, H, W)."""
         cfg = self.config
@@ -467,20 +493,28 @@ class HySure(FusionMethod):
             V3n, V4n = T3 * f, T4 * f
             # Objective at Z (scaled data), from the products already computed.
             zb = ZB[:, ::r, ::r].to(torch.float64)
-            jh = yh_sq - 2 * float((C1_64 * zb).sum()) + float(
-                (zb * torch.einsum("pq,qhw->phw", EtE, zb)).sum()
+            jh = (
+                yh_sq
+                - 2 * float((C1_64 * zb).sum())
+                + float((zb * torch.einsum("pq,qhw->phw", EtE, zb)).sum())
             )
             res_m = Ym - torch.einsum("lp,phw->lhw", REt, Z)
             jm = float(torch.sum(res_m * res_m, dtype=torch.float64))
-            tv = float(torch.sum(torch.sqrt((Zdh * Zdh).sum(0) + (Zdv * Zdv).sum(0)), dtype=torch.float64))
+            tv = float(
+                torch.sum(torch.sqrt((Zdh * Zdh).sum(0) + (Zdv * Zdv).sum(0)), dtype=torch.float64)
+            )
             J = 0.5 * max(jh, 0.0) + 0.5 * lam_m * jm + lam_phi * tv
             costs.append(J)
             # (f) dual update (and residuals for the optional stop rule).
             if cfg.tol is not None:
-                prim = sum(float(((Vn - (Tt + Gt)) ** 2).sum()) for Vn, Tt, Gt in
-                           ((V1n, T1, G1), (V2n, T2, G2), (V3n, T3, G3), (V4n, T4, G4)))
-                dual = sum(float(((Vn - Vo) ** 2).sum()) for Vn, Vo in
-                           ((V1n, V1), (V2n, V2), (V3n, V3), (V4n, V4)))
+                prim = sum(
+                    float(((Vn - (Tt + Gt)) ** 2).sum())
+                    for Vn, Tt, Gt in ((V1n, T1, G1), (V2n, T2, G2), (V3n, T3, G3), (V4n, T4, G4))
+                )
+                dual = sum(
+                    float(((Vn - Vo) ** 2).sum())
+                    for Vn, Vo in ((V1n, V1), (V2n, V2), (V3n, V3), (V4n, V4))
+                )
                 vnorm = sum(float((Vn**2).sum()) for Vn in (V1n, V2n, V3n, V4n))
             G1, G2, G3, G4 = V1n - T1, V2n - T2, V3n - T3, V4n - T4
             V1, V2, V3, V4 = V1n, V2n, V3n, V4n
