@@ -122,7 +122,13 @@ def fit_sigma(k: np.ndarray) -> float:
 
 
 def run_case(
-    name: str, X: torch.Tensor, wl: np.ndarray, r: int, methods: list[str], snr: float
+    name: str,
+    X: torch.Tensor,
+    wl: np.ndarray,
+    r: int,
+    methods: list[str],
+    snr: float,
+    est_kw: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     from hyperfuse.methods import get_method
     from hyperfuse.physics.blind import estimate_sensor
@@ -134,7 +140,7 @@ def run_case(
     pair = simulate(X, sensor, rng=0)
     hsi, msi = pair.hsi, pair.msi
     t0 = time.perf_counter()
-    est = estimate_sensor(hsi, msi, r, offset=sensor.offset, wavelengths=wl)
+    est = estimate_sensor(hsi, msi, r, offset=sensor.offset, wavelengths=wl, **(est_kw or {}))
     t_est = time.perf_counter() - t0
     RX = apply_srf(X, R)
     e_srf = float(torch.linalg.vector_norm(apply_srf(X, est.R) - RX) / torch.linalg.vector_norm(RX))
@@ -191,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ratios", default="4,8")
     ap.add_argument("--snr", type=float, default=35.0)
     ap.add_argument("--no-cnmf", action="store_true")
+    ap.add_argument("--K", type=int, default=None, help="PSF width of the estimate (default 2r-1)")
+    ap.add_argument("--lam-B", type=float, default=10.0, help="PSF smoothness weight (default 10)")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "bench_blind.json")
     args = ap.parse_args(argv)
 
@@ -207,7 +215,9 @@ def main(argv: list[str] | None = None) -> int:
             continue
         X, wl = loaded
         for r in (int(v) for v in args.ratios.split(",")):
-            row = run_case(name, X, wl, r, methods, args.snr)
+            est_kw = {"K": args.K, "lam_B": args.lam_B}
+            row = run_case(name, X, wl, r, methods, args.snr, est_kw)
+            row["estimator"] = est_kw
             rows.append(row)
             line = (
                 f"{name:7s} x{r}  srf {row['srf_error']:.4f}  psf L1 {row['psf_l1']:.3f}  "

@@ -100,7 +100,7 @@ class HySureConfig:
         relative residual above 0.1.
     num_threads : int, optional
         Torch threads for the ADMM loop (restored afterwards). Default: one thread when an
-        iterate has fewer than 2**20 elements (small FFTs gain nothing from threads and
+        iterate has fewer than 2**22 elements (small FFTs gain nothing from threads and
         lose a lot on a busy machine), otherwise unchanged.
     """
 
@@ -364,7 +364,7 @@ class HySure(FusionMethod):
         size = min(int(cfg.n_components) if cfg.n_components != "hysime" else L, L) * (
             (H + 2 * r * pad_lr) * (W + 2 * r * pad_lr)
         )
-        threads = cfg.num_threads if cfg.num_threads is not None else (1 if size < 2**20 else None)
+        threads = cfg.num_threads if cfg.num_threads is not None else (1 if size < 2**22 else None)
         with _threads(threads):
             for b in range(B):
                 X, cost, item = self._solve(hsi[b], msi[b], spec, pad_lr, dtype)
