@@ -155,4 +155,4 @@ def user_warnings_to_console() -> Iterator[None]:
                 msg = str(w.message)
                 if msg not in seen:
                     seen.add(msg)
-                    err_console.print(f"[yellow]warning:[/yellow] {msg}", highlight=False)
+                    err_console.print(f"[yellow]warning:[/yellow] {msg}", highlight=False, soft_wrap=True)

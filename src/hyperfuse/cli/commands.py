@@ -27,10 +27,12 @@ __all__ = [
 
 
 def _check_writable(*paths: Path) -> None:
-    from ..io import check_format
+    from ..io import format_of
 
     for p in paths:
-        check_format(p)
+        if p.suffix.lower() == ".json":
+            continue
+        format_of(p)  # raises FormatError for an unknown suffix before any work is done
 
 
 def _write_all(items: list[tuple[Path, np.ndarray, RasterMeta]]) -> None:
@@ -94,7 +96,7 @@ def simulate_command(
         raise InputError("missing --srf; pass a name (hyperfuse srfs) or a file (or --preset NAME)")
     r = check_ratio(ratio)
     _check_writable(hsi_out, msi_out, *([sensor_out] if sensor_out else []))
-    cube, meta = C.load_cube(reference, name=str(reference), key=key, layout=layout, scale=scale, nodata=nodata)
+    cube, meta = C.load_cube(reference, name="reference", key=key, layout=layout, scale=scale, nodata=nodata)
     if preset is not None and PRESETS[preset].crop is not None:
         ch, cw = PRESETS[preset].crop  # type: ignore[misc]
         cube = cube[:ch, :cw]
@@ -184,8 +186,8 @@ def fuse_command(
         raise ShapeError(f"--ratio {r} differs from the sensor file's ratio {spec_file.ratio}")
     fusion = get_method(method, **_parse_options(option))
     _check_writable(out, *([record] if record else []))
-    h_arr, h_meta = C.load_cube(hsi, name=str(hsi), key=key, layout=layout, scale=scale, nodata=nodata)
-    m_arr, m_meta = C.load_cube(msi, name=str(msi), key=key, layout=layout, scale=scale, nodata=nodata)
+    h_arr, h_meta = C.load_cube(hsi, name="hsi", key=key, layout=layout, scale=scale, nodata=nodata)
+    m_arr, m_meta = C.load_cube(msi, name="msi", key=key, layout=layout, scale=scale, nodata=nodata)
     h = to_internal(h_arr, name="hsi")
     m = to_internal(m_arr, name="msi")
     check_pair(h, m, r)
@@ -218,8 +220,7 @@ def fuse_command(
 
         if hasattr(fusion, "progress"):
             fusion.progress = progress  # type: ignore[attr-defined]
-        with C.user_warnings_to_console():
-            result = fusion.fuse(h, m, spec)
+        result = fusion.fuse(h, m, spec)
     cube = result.cube
     out_meta = RasterMeta(
         wavelengths=wl, fwhm=h_meta.fwhm, crs=m_meta.crs, transform=m_meta.transform,
@@ -271,8 +272,8 @@ def evaluate_command(
     except ValueError:
         dr = data_range
     crop_v: int | str = int(crop) if crop.isdigit() else crop
-    ref, _ = C.load_cube(reference, name=str(reference), key=key, layout=layout, scale=scale)
-    est, _ = C.load_cube(estimate, name=str(estimate), key=key, layout=layout, scale=scale)
+    ref, _ = C.load_cube(reference, name="reference", key=key, layout=layout, scale=scale)
+    est, _ = C.load_cube(estimate, name="estimate", key=key, layout=layout, scale=scale)
     if ref.shape != est.shape:
         raise ShapeError(
             f"reference is {ref.shape} but estimate is {est.shape} (H, W, bands); pass cubes of the same shape"

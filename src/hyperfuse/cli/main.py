@@ -111,9 +111,10 @@ def simulate(
     ] = None,
 ) -> None:
     """Simulate an (LR-HSI, HR-MSI) pair from a reference cube (Wald protocol)."""
+    kwargs = dict(locals())
     from .commands import simulate_command
 
-    simulate_command(**locals())
+    simulate_command(**kwargs)
 
 
 # fuse --------------------------------------------------------------------------------------
@@ -145,9 +146,10 @@ def fuse(
     ] = None,
 ) -> None:
     """Fuse an LR-HSI with an HR-MSI."""
+    kwargs = dict(locals())
     from .commands import fuse_command
 
-    fuse_command(**locals())
+    fuse_command(**kwargs)
 
 
 # evaluate ----------------------------------------------------------------------------------
@@ -169,9 +171,10 @@ def evaluate(
     scale: Scale = None,
 ) -> None:
     """Score an estimate against a reference with every full-reference metric."""
+    kwargs = dict(locals())
     from .commands import evaluate_command
 
-    evaluate_command(**locals())
+    evaluate_command(**kwargs)
 
 
 # methods -----------------------------------------------------------------------------------
@@ -209,9 +212,10 @@ def demo(
     ] = None,
 ) -> None:
     """Built-in main job: a dead-leaves scene, a simulated sensor pair, every method, a figure."""
+    kwargs = dict(locals())
     from .commands import demo_command
 
-    demo_command(**locals())
+    demo_command(**kwargs)
 
 
 @app.command()
@@ -234,18 +238,20 @@ def synth(
     ] = None,
 ) -> None:
     """Generate a dead-leaves hyperspectral scene with known endmembers and abundances."""
+    kwargs = dict(locals())
     from .commands import synth_command
 
-    synth_command(**locals())
+    synth_command(**kwargs)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI in-process and return the exit code (0 ok, 2 bad input)."""
-    from ._common import err_console
+    from ._common import err_console, user_warnings_to_console
 
     args = sys.argv[1:] if argv is None else list(argv)
     try:
-        app(args=args, prog_name="hyperfuse", standalone_mode=False)
+        with user_warnings_to_console():
+            app(args=args, prog_name="hyperfuse", standalone_mode=False)
     except HyperfuseError as exc:
         err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         return 2

@@ -82,7 +82,7 @@ def make_sensor(
         psf = Fn.gaussian_psf(sigma, size)
         meta.update(psf_kind="gaussian", psf_sigma=sigma, psf_size=size)
     else:
-        psf = np.asarray(psf, dtype=np.float64)
+        psf = np.array(psf, dtype=np.float64)
         if psf.ndim != 2 or (psf < 0).any() or not np.isfinite(psf).all() or psf.sum() <= 0:
             raise ShapeError("PSF must be a finite non-negative 2-D kernel; check the PSF file")
         psf = psf / psf.sum()
@@ -90,7 +90,7 @@ def make_sensor(
     o = Fn.phase_offset(phase, r)
     meta["phase"] = phase if isinstance(phase, str) else int(phase)
     if srf is not None:
-        srf = np.asarray(srf, dtype=np.float64)
+        srf = np.array(srf, dtype=np.float64)  # a private, writable copy
         if srf.ndim != 2:
             raise SRFError(f"SRF must be a 2-D (l, L) matrix, got shape {srf.shape}")
         if wavelengths is not None and srf.shape[1] != len(wavelengths):
