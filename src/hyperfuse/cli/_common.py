@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, SRFError
+from .._atomic import atomic_write_text
 from ..records import jsonable, peak_memory_mb, run_record, versions, write_json
 from ..types import RasterMeta
 
@@ -25,6 +26,7 @@ __all__ = [
     "write_json",
     "hsi_wavelengths",
     "jsonable",
+    "atomic_write_text",
     "peak_memory_mb",
     "versions",
 ]

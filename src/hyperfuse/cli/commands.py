@@ -23,6 +23,7 @@ __all__ = [
     "methods_command",
     "demo_command",
     "synth_command",
+    "estimate_srf_command",
 ]
 
 
@@ -171,7 +172,8 @@ def fuse_command(
     *, hsi: Path, msi: Path, out: Path, method: str, ratio: str, srf: str | None, sensor: Path | None,
     psf_sigma: float | None, psf_size: int | None, phase: str, record: Path | None, key: str | None,
     layout: str | None, scale: str | None, nodata: float | None, wavelengths: Path | None,
-    min_coverage: float, option: list[str] | None,
+    min_coverage: float, option: list[str] | None, weights: Path | None = None, adapt: bool = False,
+    save_sensor: Path | None = None,
 ) -> None:
     from ..methods.registry import get_method
     from ..physics.sensor import make_sensor
@@ -184,8 +186,15 @@ def fuse_command(
     r = check_ratio(ratio) if ratio else spec_file.ratio  # type: ignore[union-attr]
     if spec_file is not None and spec_file.ratio != r:
         raise ShapeError(f"--ratio {r} differs from the sensor file's ratio {spec_file.ratio}")
-    fusion = get_method(method, **_parse_options(option))
-    _check_writable(out, *([record] if record else []))
+    options = _parse_options(option)
+    if weights is not None:
+        if not weights.exists():
+            raise InputError(f"{weights}: weights file not found; check the path")
+        options["weights"] = str(weights)
+    if adapt:
+        options["adapt"] = True
+    fusion = get_method(method, **options)
+    _check_writable(out, *([record] if record else []), *([save_sensor] if save_sensor else []))
     h_arr, h_meta = C.load_cube(hsi, name="hsi", key=key, layout=layout, scale=scale, nodata=nodata)
     m_arr, m_meta = C.load_cube(msi, name="msi", key=key, layout=layout, scale=scale, nodata=nodata)
     h = to_internal(h_arr, name="hsi")
@@ -239,12 +248,16 @@ def fuse_command(
         },
     )
     _write_all([(out, to_hwc(cube.float()), out_meta)])
-    if record is not None:
-        try:
+    try:
+        if record is not None:
             C.write_json(record, rec)
-        except BaseException:
-            _remove(out)
-            raise
+        if save_sensor is not None:
+            C.write_json(save_sensor, (result.sensor_estimate or spec).to_dict())
+    except BaseException:
+        for p in (out, record, save_sensor):
+            if p is not None:
+                _remove(p)
+        raise
     C.console.print(
         f"{method}: {tuple(cube.shape[1:])} -> {out} in {wall:.2f} s "
         f"(peak memory {rec['peak_memory_mb']:.0f} MiB)", highlight=False,
@@ -363,3 +376,43 @@ def synth_command(
         preview_figure(scene, preview)
     C.console.print(f"scene {size[0]}x{size[1]}x{bands}, {endmembers} endmembers -> {out}"
                     + (f" (preview {preview})" if preview else ""), highlight=False)
+
+
+def estimate_srf_command(
+    *, hsi: Path, msi: Path, out: Path, ratio: str, psf_sigma: float | None, psf_size: int | None,
+    phase: str, key: str | None, layout: str | None, scale: str | None, nodata: float | None,
+    wavelengths: Path | None,
+) -> None:
+    from ..physics.estimate import estimate_srf_nnls
+    from ..physics.sensor import make_sensor
+
+    from .main import _phase
+
+    if not ratio:
+        raise InputError("missing --ratio; pass e.g. --ratio 4")
+    r = check_ratio(ratio)
+    if out.suffix.lower() not in (".json", ".npy", ".csv"):
+        raise InputError(f"--out must end in .json, .npy or .csv, got {out.name!r}")
+    h_arr, h_meta = C.load_cube(hsi, name="hsi", key=key, layout=layout, scale=scale, nodata=nodata)
+    m_arr, m_meta = C.load_cube(msi, name="msi", key=key, layout=layout, scale=scale, nodata=nodata)
+    h, m = to_internal(h_arr, name="hsi"), to_internal(m_arr, name="msi")
+    check_pair(h, m, r)
+    base = make_sensor(r, psf_sigma=psf_sigma, psf_size=psf_size, phase=_phase(phase),
+                       wavelengths=C.hsi_wavelengths(h_meta, wavelengths), msi_band_names=m_meta.band_names)
+    est = estimate_srf_nnls(h, m, r, psf=base.psf, offset=base.offset, boundary=base.boundary)
+    R = np.asarray(est.srf, dtype=np.float64)
+    if out.suffix.lower() == ".json":
+        spec = base.replace(srf=R, info={**base.info, "srf_source": "estimated (NNLS with offset)",
+                                         "msi_offsets": np.asarray(est.offset).tolist(),
+                                         "fit_error": np.asarray(est.error).tolist()})
+        C.write_json(out, spec.to_dict())
+    elif out.suffix.lower() == ".npy":
+        from .._atomic import atomic_path
+
+        with atomic_path(out) as tmp:
+            np.save(tmp, R)
+    else:
+        C.atomic_write_text(out, "\n".join(",".join(f"{v:.10g}" for v in row) for row in R) + "\n")
+    errs = ", ".join(f"{e:.3g}" for e in np.atleast_1d(np.asarray(est.error)))
+    C.console.print(f"estimated SRF {R.shape[0]}x{R.shape[1]} -> {out} (relative fit error per band: {errs})",
+                    highlight=False)

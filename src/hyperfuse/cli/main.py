@@ -144,6 +144,15 @@ def fuse(
     option: Annotated[
         list[str] | None, typer.Option("--option", "-o", help="Method option KEY=VALUE (repeatable).")
     ] = None,
+    weights: Annotated[
+        Path | None, typer.Option("--weights", help="Trained weights for a learned method.")
+    ] = None,
+    adapt: Annotated[
+        bool, typer.Option("--adapt", help="Fine-tune a learned method on this scene first (no ground truth).")
+    ] = False,
+    save_sensor: Annotated[
+        Path | None, typer.Option("--save-sensor", help="Write the sensor used or estimated (JSON).")
+    ] = None,
 ) -> None:
     """Fuse an LR-HSI with an HR-MSI."""
     kwargs = dict(locals())
@@ -193,6 +202,29 @@ def srfs() -> None:
 
     for name in list_srfs():
         typer.echo(name)
+
+
+# estimate-srf ------------------------------------------------------------------------------
+@app.command("estimate-srf")
+def estimate_srf(
+    hsi: Annotated[Path, typer.Option("--hsi", help="Low-resolution hyperspectral image.")],
+    msi: Annotated[Path, typer.Option("--msi", help="High-resolution multispectral image.")],
+    out: Annotated[Path, typer.Option("--out", help="sensor.json (full sensor) or .npy/.csv (the l x L matrix).")],
+    ratio: Ratio = "",
+    psf_sigma: PsfSigma = None,
+    psf_size: PsfSize = None,
+    phase: Phase = "block_centred",
+    key: Key = None,
+    layout: Layout = None,
+    scale: Scale = None,
+    nodata: Nodata = None,
+    wavelengths: Wavelengths = None,
+) -> None:
+    """Estimate the MSI's spectral response from the pair (non-negative least squares)."""
+    kwargs = dict(locals())
+    from .commands import estimate_srf_command
+
+    estimate_srf_command(**kwargs)
 
 
 # demo / synth ------------------------------------------------------------------------------
