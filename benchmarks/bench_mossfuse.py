@@ -105,7 +105,7 @@ def load_scene(name: str, r: int):
         bands = ["B2", "B3", "B4", "B8"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        s = get_srf("sentinel-2a", wl)
+        s = get_srf("sentinel-2a", wl, min_coverage=0.9)  # Samson B8 coverage is 0.949
     R = s.matrix[[s.band_names.index(b) for b in bands]]
     return X, R
 
