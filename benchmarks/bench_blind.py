@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             for m in methods:
                 d = row[m]
-                line += f"  {m} {d['psnr_known']:.2f}->{d['psnr_estimated']:.2f} (-{d['psnr_lost']:.2f} dB)"
+                line += f"  {m} {d['psnr_known']:.2f}->{d['psnr_estimated']:.2f} ({-d['psnr_lost']:+.2f} dB)"
             print(line, flush=True)
     if not rows:
         print("no scene available; nothing written")
