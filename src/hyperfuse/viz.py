@@ -131,13 +131,16 @@ def comparison_figure(
         ax_ref.plot(px, py, marker="o", mfc="none", mec="w", ms=8)
         ax_ref.annotate(str(k + 1), (px, py), color="w", fontsize=8, xytext=(4, 4), textcoords="offset points")
     errs = {n: np.sqrt(np.mean((o - reference) ** 2, axis=-1)) for n, o in outputs.items()}
-    vmax = max(float(np.percentile(e, 99)) for e in errs.values()) if errs else 1.0
+    # One colour scale for all error maps, set by the fusion methods (the interpolation
+    # baseline would wash them out; its map saturates instead).
+    scaled = [e for n, e in errs.items() if n != "bicubic"] or list(errs.values())
+    vmax = max(float(np.percentile(e, 99)) for e in scaled) if scaled else 1.0
     im = None
     for j, n in enumerate(names):
         s = (scores or {}).get(n, {})
         label = n + (f"\nPSNR {s['psnr']:.2f} dB, SAM {s['sam']:.2f}°" if "psnr" in s and "sam" in s else "")
         show(fig.add_subplot(gs[1, j]), false_colour(outputs[n], bands, limits=lim), label)
-        im = show(fig.add_subplot(gs[2, j]), errs[n], f"{n}: per-pixel RMSE", cmap="magma", vmin=0, vmax=vmax)
+        im = show(fig.add_subplot(gs[2, j]), errs[n], f"{n}: per-pixel RMSE" + (" (saturated)" if n == "bicubic" and len(errs) > 1 else ""), cmap="magma", vmin=0, vmax=vmax)
     if im is not None:
         fig.colorbar(im, ax=fig.axes[-1], fraction=0.046)
     x = np.asarray(wavelengths) if wavelengths is not None else np.arange(L)

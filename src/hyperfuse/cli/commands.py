@@ -328,7 +328,7 @@ def methods_command(*, as_json: bool) -> None:
 
 
 def demo_command(
-    *, out: Path, size: int, bands: int, ratio: int, srf: str, snr: float | None, seed: int,
+    *, out: Path, size: int, bands: int, ratio: int, srf: str, snr: float, endmembers: int, seed: int,
     method: list[str] | None,
 ) -> None:
     from ..demo import run_demo
@@ -340,7 +340,8 @@ def demo_command(
         def progress(stage: str, i: int, total: int, cost: float = math.nan) -> None:
             update(i, total, f"cost {cost:.4g}" if cost == cost else "", desc=stage)
 
-        res = run_demo(out, size=size, bands=bands, ratio=r, srf=srf, snr=snr, seed=seed,
+        res = run_demo(out, size=size, bands=bands, ratio=r, srf=srf, snr=snr or None, seed=seed,
+                       n_endmembers=endmembers,
                        methods=method, progress=progress,
                        log=lambda msg: C.err_console.print(msg, highlight=False))
     from rich.table import Table

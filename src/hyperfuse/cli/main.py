@@ -237,7 +237,8 @@ def demo(
     bands: Annotated[int, typer.Option("--bands", help="Number of HSI bands.")] = 100,
     ratio: Annotated[int, typer.Option("--ratio", help="Resolution ratio.")] = 8,
     srf: Annotated[str, typer.Option("--srf", help="MSI spectral response name.")] = "sentinel-2a",
-    snr: Annotated[float | None, typer.Option("--snr", help="Noise on both images in dB.")] = None,
+    snr: Annotated[float, typer.Option("--snr", help="Noise on both images in dB (0: noise-free).")] = 35.0,
+    endmembers: Annotated[int, typer.Option("--endmembers", help="Materials in the scene.")] = 20,
     seed: Annotated[int, typer.Option("--seed", help="Scene and noise seed.")] = 0,
     method: Annotated[
         list[str] | None, typer.Option("--method", help="Run only these methods (repeatable).")
