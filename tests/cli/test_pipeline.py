@@ -85,3 +85,24 @@ def test_estimate_srf_recovers_the_simulated_response(capsys, tmp_path: Path, ti
     _run(capsys, "fuse", "--hsi", tmp_path / "h.npy", "--msi", tmp_path / "m.npy", "--sensor", tmp_path / "est.json",
          "--method", "bicubic", "--out", tmp_path / "f.npy", "--save-sensor", tmp_path / "used.json")
     assert json.loads((tmp_path / "used.json").read_text())["ratio"] == 4
+
+
+def test_estimate_sensor_writes_a_reusable_sensor(capsys, tmp_path: Path, tiny_scene):
+    ref = tmp_path / "ref.npy"
+    np.save(ref, tiny_scene[0].permute(1, 2, 0).numpy())
+    np.save(tmp_path / "wl.npy", np.linspace(420, 900, tiny_scene.shape[1]))
+    _run(capsys, "simulate", ref, "--ratio", "4", "--srf", "gaussian:3", "--wavelengths", tmp_path / "wl.npy",
+         "--hsi-out", tmp_path / "h.npy", "--msi-out", tmp_path / "m.npy")
+    _run(capsys, "estimate-sensor", "--hsi", tmp_path / "h.npy", "--msi", tmp_path / "m.npy", "--ratio", "4",
+         "--out", tmp_path / "blind.json")
+    spec = json.loads((tmp_path / "blind.json").read_text())
+    psf = np.array(spec["psf"])
+    assert psf.shape == (7, 7) and abs(psf.sum() - 1) < 1e-6 and np.array(spec["srf"]).shape == (3, 12)
+    _run(capsys, "fuse", "--hsi", tmp_path / "h.npy", "--msi", tmp_path / "m.npy", "--sensor", tmp_path / "blind.json",
+         "--method", "gsa", "--out", tmp_path / "f.npy")
+
+
+def test_train_mossfuse_bad_folders(capsys, tmp_path: Path):
+    code = main(["train", "mossfuse", "--hsi-dir", str(tmp_path / "none"), "--msi-dir", str(tmp_path), "--ratio", "4"])
+    err = capsys.readouterr().err
+    assert code == 2 and "folder not found" in err and "Traceback" not in err

@@ -24,6 +24,9 @@ __all__ = [
     "demo_command",
     "synth_command",
     "estimate_srf_command",
+    "estimate_sensor_command",
+    "train_scalmu_command",
+    "train_mossfuse_command",
 ]
 
 
@@ -417,3 +420,81 @@ def estimate_srf_command(
     errs = ", ".join(f"{e:.3g}" for e in np.atleast_1d(np.asarray(est.error)))
     C.console.print(f"estimated SRF {R.shape[0]}x{R.shape[1]} -> {out} (relative fit error per band: {errs})",
                     highlight=False)
+
+
+def estimate_sensor_command(
+    *, hsi: Path, msi: Path, out: Path, ratio: str, phase: str, psf_size: int | None, key: str | None,
+    layout: str | None, scale: str | None, nodata: float | None, wavelengths: Path | None,
+) -> None:
+    from ..physics.blind import estimate_sensor
+    from ..physics.functional import phase_offset
+
+    from .main import _phase
+
+    if not ratio:
+        raise InputError("missing --ratio; pass e.g. --ratio 4")
+    r = check_ratio(ratio)
+    if out.suffix.lower() != ".json":
+        raise InputError(f"--out must be a .json file, got {out.name!r}")
+    h_arr, h_meta = C.load_cube(hsi, name="hsi", key=key, layout=layout, scale=scale, nodata=nodata)
+    m_arr, m_meta = C.load_cube(msi, name="msi", key=key, layout=layout, scale=scale, nodata=nodata)
+    h, m = to_internal(h_arr, name="hsi"), to_internal(m_arr, name="msi")
+    check_pair(h, m, r)
+    o = phase_offset(_phase(phase), r)  # type: ignore[arg-type]
+    with C.progress_bar("estimating PSF and SRF"):
+        est = estimate_sensor(h, m, r, offset=(o, o), K=psf_size)
+    spec = est.to_sensor_spec(ratio=r, offset=(o, o), wavelengths=C.hsi_wavelengths(h_meta, wavelengths),
+                              msi_band_names=m_meta.band_names)
+    C.write_json(out, spec.to_dict())
+    res = ", ".join(f"{v:.3g}" for v in np.atleast_1d(np.asarray(est.residual)))
+    C.console.print(f"PSF {spec.psf.shape[0]}x{spec.psf.shape[1]}, SRF {spec.srf.shape[0]}x{spec.srf.shape[1]} "  # type: ignore[union-attr]
+                    f"-> {out} (residual per band: {res})", highlight=False)
+
+
+def train_scalmu_command(*, config: Path | None, out: Path, resume: bool) -> None:
+    from ..methods.unrolled.scalmu import train_scalmu
+
+    if config is not None and not config.exists():
+        raise InputError(f"{config}: config file not found; check the path")
+    with C.progress_bar("training SCALMU") as update:
+        def progress(stage: str, i: int, total: int, cost: float = math.nan) -> None:
+            update(i, total, f"loss {cost:.4g}" if cost == cost else "", desc=stage)
+
+        path = train_scalmu(config, out_dir=out, resume=resume, progress=progress)
+    C.console.print(f"weights: {path}", highlight=False)
+
+
+def _pair_files(folder: Path, what: str) -> list[Path]:
+    from ..io import SUFFIXES
+
+    if not folder.is_dir():
+        raise InputError(f"{folder}: {what} folder not found; pass an existing folder")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in SUFFIXES and not p.name.startswith("."))
+    if not files:
+        raise InputError(f"{folder}: no readable cubes in the {what} folder")
+    return files
+
+
+def train_mossfuse_command(
+    *, hsi_dir: Path, msi_dir: Path, ratio: str, out: Path, resume: bool, epochs: int | None, steps: int | None,
+) -> None:
+    import dataclasses
+
+    from ..methods.mossfuse import MossFuseConfig, train_mossfuse
+
+    if not ratio:
+        raise InputError("missing --ratio; pass e.g. --ratio 4")
+    r = check_ratio(ratio)
+    hs, ms = _pair_files(hsi_dir, "HSI"), _pair_files(msi_dir, "MSI")
+    if len(hs) != len(ms):
+        raise InputError(f"{len(hs)} HSI files but {len(ms)} MSI files; the folders must pair up by sorted name")
+    cfg = MossFuseConfig()
+    if steps is not None:
+        cfg = dataclasses.replace(cfg, steps=steps)
+    with C.progress_bar("training MossFuse") as update:
+        def progress(stage: str, i: int, total: int, cost: float = math.nan) -> None:
+            update(i, total, f"loss {cost:.4g}" if cost == cost else "", desc=stage)
+
+        path = train_mossfuse(hs, ms, config=cfg, out_dir=out, resume=resume, ratio=r, progress=progress,
+                              epochs=epochs)
+    C.console.print(f"weights: {path}", highlight=False)

@@ -227,6 +227,63 @@ def estimate_srf(
     estimate_srf_command(**kwargs)
 
 
+# estimate-sensor -----------------------------------------------------------------------------
+@app.command("estimate-sensor")
+def estimate_sensor(
+    hsi: Annotated[Path, typer.Option("--hsi", help="Low-resolution hyperspectral image.")],
+    msi: Annotated[Path, typer.Option("--msi", help="High-resolution multispectral image.")],
+    out: Annotated[Path, typer.Option("--out", help="sensor.json: estimated PSF and SRF.")],
+    ratio: Ratio = "",
+    phase: Phase = "block_centred",
+    psf_size: Annotated[int | None, typer.Option("--psf-size", help="Width K of the estimated PSF [default: 2r-1].")] = None,
+    key: Key = None,
+    layout: Layout = None,
+    scale: Scale = None,
+    nodata: Nodata = None,
+    wavelengths: Wavelengths = None,
+) -> None:
+    """Estimate the PSF and the SRF blindly from the pair (HySure's estimator)."""
+    kwargs = dict(locals())
+    from .commands import estimate_sensor_command
+
+    estimate_sensor_command(**kwargs)
+
+
+# train ---------------------------------------------------------------------------------------
+train_app = typer.Typer(help="Train a learned method.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+
+@train_app.command("scalmu")
+def train_scalmu(
+    config: Annotated[Path | None, typer.Option("--config", help="Training config (YAML or JSON).")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Run folder (checkpoints, log, weights).")] = Path("runs/scalmu"),
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the last checkpoint in --out.")] = False,
+) -> None:
+    """Train SCALMU on streamed dead-leaves pairs with random sensors."""
+    kwargs = dict(locals())
+    from .commands import train_scalmu_command
+
+    train_scalmu_command(**kwargs)
+
+
+@train_app.command("mossfuse")
+def train_mossfuse(
+    hsi_dir: Annotated[Path, typer.Option("--hsi-dir", help="Folder of LR-HSI files.")],
+    msi_dir: Annotated[Path, typer.Option("--msi-dir", help="Folder of HR-MSI files (paired by sorted name).")],
+    ratio: Ratio = "",
+    out: Annotated[Path, typer.Option("--out", help="Run folder.")] = Path("runs/mossfuse"),
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the last checkpoint in --out.")] = False,
+    epochs: Annotated[int | None, typer.Option("--epochs", help="Passes over the pairs.")] = None,
+    steps: Annotated[int | None, typer.Option("--steps", help="Total optimisation steps.")] = None,
+) -> None:
+    """Train MossFuse without ground truth on many unlabeled pairs (dataset mode)."""
+    kwargs = dict(locals())
+    from .commands import train_mossfuse_command
+
+    train_mossfuse_command(**kwargs)
+
+
 # demo / synth ------------------------------------------------------------------------------
 @app.command()
 def demo(

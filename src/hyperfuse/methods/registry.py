@@ -7,7 +7,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ..errors import InputError
+from ..errors import HyperfuseError, InputError
 from .base import FusionMethod
 
 __all__ = ["register_method", "get_method", "list_methods", "method_info", "MethodEntry"]
@@ -119,7 +119,18 @@ def method_info(name: str) -> dict[str, Any]:
     """Description, flags, default config and trainable parameter count of a method."""
     _load_builtins()
     entry = _REGISTRY[name]
-    method = get_method(name)
+    try:
+        method = get_method(name)
+    except HyperfuseError as exc:  # e.g. weights not installed: still list the method
+        return {
+            "name": name,
+            "description": entry.cls.description,
+            "blind": entry.cls.blind,
+            "trainable": entry.cls.trainable,
+            "parameters": None,
+            "config": dataclasses.asdict(entry.config()) if entry.config is not None else {},
+            "unavailable": str(exc),
+        }
     # Networks whose size depends on the data (L, l, r) report the count of their
     # default configuration through ``parameter_count()``.
     counter = getattr(method, "parameter_count", None)
