@@ -1,67 +1,170 @@
-"""Atomic file output: write to a temporary name beside the target, then rename."""
+"""Atomic output: write to hidden temporary names beside the target, then rename.
+
+A failed or interrupted write removes its temporaries and leaves any existing
+output untouched. Multi-file outputs (ENVI header + binary, ``.npy`` + sidecar) are
+renamed one after the other once *all* parts are complete, and if one rename
+fails the ones already done are rolled back from hard-link backups; directory
+outputs (``.zarr``) are swapped in with a backup that is restored if the swap fails.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import tempfile
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write_text"]
+__all__ = ["atomic_outputs", "atomic_path", "atomic_write_text", "temp_name", "remove_path"]
+
+TEMP_MARK = ".hyperfuse-tmp-"
 
 
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str], *, suffix: str | None = None) -> Iterator[Path]:
-    """Yield a temporary path in the target's folder; rename it onto ``path`` on success.
+def temp_name(target: Path, tag: str = "", *, keep_suffix: bool = False) -> Path:
+    """Hidden, unique sibling of ``target`` (same directory, so ``os.replace`` is atomic).
 
-    On any exception the temporary file (or folder) is removed and ``path`` is untouched.
-    ``suffix`` defaults to the target's own suffix so format-sniffing writers still work.
+    ``keep_suffix=True`` ends the name with the target's suffix, for writers that sniff
+    or append it (``np.save``, ``savefig``).
 
     Examples
     --------
-    >>> import tempfile, pathlib
-    >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> with atomic_path(d / "a.txt") as tmp:
-    ...     _ = tmp.write_text("hi")
-    >>> (d / "a.txt").read_text(), len(list(d.iterdir()))
-    ('hi', 1)
+    >>> p = temp_name(Path("out/cube.tif"))
+    >>> p.parent.as_posix(), p.name.startswith(".cube.tif.hyperfuse-tmp-")
+    ('out', True)
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(
-        prefix=f".{target.name}.",
-        suffix=suffix if suffix is not None else target.suffix,
-        dir=target.parent,
-    )
-    os.close(fd)
-    tmp = Path(name)
-    tmp.unlink()
+    suffix = target.suffix if keep_suffix else ""
+    return target.parent / f".{target.name}{TEMP_MARK}{tag}{uuid.uuid4().hex[:12]}{suffix}"
+
+
+def remove_path(path: Path) -> None:
+    """Remove a file or directory if it exists (errors ignored)."""
     try:
-        yield tmp
-        if target.is_dir() and not tmp.is_dir():
-            shutil.rmtree(target)
-        if tmp.is_dir() and target.exists():
-            _replace_dir(tmp, target)
-        else:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+    except OSError:  # pragma: no cover - best effort cleanup
+        pass
+
+
+def _swap_in(tmp: Path, target: Path) -> None:
+    """Move ``tmp`` onto ``target``; directories go through a restorable backup."""
+    if tmp.is_dir():
+        backup = None
+        if target.exists() or target.is_symlink():
+            backup = temp_name(target, "old-")
+            os.replace(target, backup)
+        try:
             os.replace(tmp, target)
+        except BaseException:
+            if backup is not None:
+                os.replace(backup, target)
+            raise
+        if backup is not None:
+            remove_path(backup)
+    else:
+        os.replace(tmp, target)
+
+
+@contextmanager
+def atomic_outputs(*targets: Path | str, keep_suffix: bool = False) -> Iterator[list[Path]]:
+    """Yield temporary paths for ``targets``; rename them onto the targets on success.
+
+    Parameters
+    ----------
+    *targets : path-like
+        Final output paths (files or directories). Parent directories are created.
+
+    Yields
+    ------
+    list of Path
+        One temporary sibling per target; the body must create each of them
+        (a temporary that was not created makes the matching target be removed,
+        which is how stale sidecars are dropped).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     with atomic_outputs(Path(d) / "a.txt") as (tmp,):
+    ...         _ = tmp.write_text("hello")
+    ...     sorted(p.name for p in Path(d).iterdir())
+    ['a.txt']
+    """
+    paths = [Path(t) for t in targets]
+    for p in paths:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    temps = [temp_name(p, keep_suffix=keep_suffix) for p in paths]
+    try:
+        yield temps
     except BaseException:
-        if tmp.is_dir():
-            shutil.rmtree(tmp, ignore_errors=True)
-        elif tmp.exists():
-            tmp.unlink()
+        for tmp in temps:
+            remove_path(tmp)
         raise
+    _commit(temps, paths)
 
 
-def _replace_dir(tmp: Path, target: Path) -> None:
-    old = target.with_name(f".{target.name}.old")
-    os.replace(target, old)
-    os.replace(tmp, target)
-    shutil.rmtree(old, ignore_errors=True)
+def _backup(target: Path) -> Path | None:
+    """Hard-link (or copy) an existing file target so a multi-file commit can be undone."""
+    if not target.is_file():
+        return None
+    backup = temp_name(target, "bak-")
+    try:
+        os.link(target, backup)
+    except OSError:
+        shutil.copy2(target, backup)
+    return backup
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+def _commit(temps: list[Path], paths: list[Path]) -> None:
+    """Move every temporary into place; for several files, undo all of them if one fails."""
+    multi = len(paths) > 1
+    done: list[tuple[Path, Path | None]] = []
+    try:
+        for tmp, target in zip(temps, paths, strict=True):
+            backup = _backup(target) if multi else None
+            done.append((target, backup))
+            if tmp.exists():
+                _swap_in(tmp, target)
+            else:
+                remove_path(target)
+    except BaseException:
+        for target, backup in reversed(done):
+            try:
+                if backup is not None:
+                    os.replace(backup, target)
+                else:
+                    remove_path(target)
+            except OSError:  # pragma: no cover - the filesystem refuses even the rollback
+                pass
+        for tmp in temps:
+            remove_path(tmp)
+        raise
+    finally:
+        for _, backup in done:
+            if backup is not None:
+                remove_path(backup)
+
+
+@contextmanager
+def atomic_path(path: Path | str) -> Iterator[Path]:
+    """Yield one temporary path (with the target's suffix) that replaces ``path`` on success.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     with atomic_path(Path(d) / "a.txt") as tmp:
+    ...         _ = tmp.write_text("hi")
+    ...     [p.name for p in Path(d).iterdir()], (Path(d) / "a.txt").read_text()
+    (['a.txt'], 'hi')
+    """
+    with atomic_outputs(path, keep_suffix=True) as (tmp,):
+        yield tmp
+
+
+def atomic_write_text(path: Path | str, text: str) -> None:
     """Write ``text`` to ``path`` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-import hyperfuse.io._atomic as atomic
+import hyperfuse._atomic as atomic
 from hyperfuse.errors import FormatError
 from hyperfuse.io import read, write
 from hyperfuse.types import RasterMeta

@@ -35,7 +35,7 @@ import numpy as np
 
 from ..errors import FormatError
 from ..types import RasterMeta
-from ._atomic import atomic_outputs
+from .._atomic import atomic_outputs
 from ._common import Layout, coerce_dtype, one_line
 
 __all__ = ["read", "write", "parse_header", "header_and_data_paths", "SUPPORTED_DTYPES"]

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import FormatError, require
 from ..types import RasterMeta
-from ._atomic import atomic_outputs
+from .._atomic import atomic_outputs
 from ._common import Layout, coerce_dtype, one_line
 from ._lazy import LazyCube
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import FormatError
 from ..types import RasterMeta
-from ._atomic import atomic_outputs
+from .._atomic import atomic_outputs
 from ._common import Layout, apply_layout, meta_from_attrs, meta_to_attrs, one_line
 
 __all__ = ["read", "write", "sidecar_path"]
