@@ -1,0 +1,561 @@
+"""SCALMU — coupled adaptive learned multiplicative updates (``scalmu.md``).
+
+SCALMU starts from CNMF's deterministic initialisation (VCA endmembers, HS unmixing, MS
+unmixing of the upsampled LR abundances) and runs K learned *coupled passes*. Layer k:
+
+1. HR abundances (MS side), through :meth:`MultiplicativeUpdate.numerator` /
+   :meth:`denominator` plus a bounded learned prior term and an element-wise step matrix::
+
+       Φ = β tanh(f_k) ⊙ Dn,  N' = N + relu(−Φ),  Dn' = Dn + relu(Φ)
+       A ← A ⊙ (N' ⊘ Dn') ^ M_k,   M_k = s_max ^ tanh(g_k) ∈ (1/s_max, s_max)
+
+   f_k, g_k are the two outputs of one *endmember-wise* network applied to every
+   abundance map a_j with shared context maps (mean abundance, MSI luminance, MSI and
+   upsampled HSI residuals), so the same weights serve any L, l, r and p.
+2. Coupling: A_h ← A D + c_k (A_h − A D), c_k = sigmoid(·) ∈ (0, 1).
+3. LR abundances against the HSI with a learned scalar exponent μ_k, then endmembers
+   E ← E ⊙ (Y_h A_hᵀ ⊘ E A_h A_hᵀ)^m_k, and E_m ← R E.
+
+With the learned parts neutral (f = g = 0, μ = m = 1, c = 0) a layer is exactly one
+plain Lee–Seung coupled pass (the CNMF rule, same :class:`MultiplicativeUpdate` code).
+
+Examples
+--------
+>>> import numpy as np
+>>> from hyperfuse.physics.sensor import make_sensor
+>>> g = torch.Generator().manual_seed(0)
+>>> x = torch.rand(1, 6, 16, 16, generator=g)
+>>> s = make_sensor(4, srf=np.full((2, 6), 1 / 6))
+>>> from hyperfuse.physics.sensor import FusionPhysics
+>>> ph = FusionPhysics(s)
+>>> m = SCALMU(SCALMUConfig(weights="neutral", n_endmembers=3, n_layers=2, init_hs_iters=5, init_ms_iters=5))
+>>> out = m.fuse(ph.spatial(x), ph.spectral(x), s)
+>>> tuple(out.cube.shape), tuple(out.abundances.shape)
+((1, 6, 16, 16), (1, 3, 16, 16))
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...errors import InputError, SRFError
+from ...physics.functional import upsample
+from ...physics.sensor import FusionPhysics
+from ...types import FusionResult
+from ...unmix import vca, vd_hfc
+from ..base import FusionMethod
+from ..registry import register_method
+from .nmf import MultiplicativeUpdate, NMFState, lr_abundances, ms_endmembers
+
+__all__ = [
+    "SCALMUConfig",
+    "SCALMUArch",
+    "SCALMULayer",
+    "SCALMUNet",
+    "SCALMU",
+    "ProgressFn",
+    "scalmu_init",
+]
+
+ProgressFn = Callable[[str, int, int, float], None]
+"""``progress(stage, i, total, cost)``: stage ``"layer"`` or ``"adapt"``."""
+
+
+@dataclass(frozen=True)
+class SCALMUArch:
+    """Architecture of the learned layers (stored in the weights metadata).
+
+    Parameters
+    ----------
+    n_layers : int
+        K, learned coupled passes.
+    hidden : int
+        Width of the endmember-wise network.
+    share_weights : bool
+        One layer applied K times.
+    use_prior : bool
+        Learned prior term Φ on/off.
+    use_step : bool
+        Learned element-wise step matrix M on/off.
+    step_max : float
+        M ∈ (1/step_max, step_max); also bounds μ_k and m_k.
+    prior_bound : float
+        β: |Φ| ≤ β · Dn.
+    """
+
+    n_layers: int = 8
+    hidden: int = 8
+    share_weights: bool = False
+    use_prior: bool = True
+    use_step: bool = True
+    step_max: float = 3.0
+    prior_bound: float = 0.5
+
+
+@dataclass(frozen=True)
+class SCALMUConfig:
+    """Options of :class:`SCALMU`.
+
+    Parameters
+    ----------
+    weights : str, optional
+        ``None``: the shipped ``scalmu.safetensors``; a path to a ``.safetensors`` file;
+        ``"untrained"`` (fresh initialisation, for training); ``"neutral"`` (learned parts
+        neutral: plain CNMF coupled passes from the same initialisation).
+    n_endmembers : int, optional
+        p. Default as CNMF: max(min(30, L), VD_HFC), capped at min(L, n).
+    n_layers, hidden, share_weights, use_prior, use_step, step_max, prior_bound
+        Architecture (:class:`SCALMUArch`) used for ``"untrained"``/``"neutral"``; a weights
+        file brings its own.
+    init_hs_iters : int
+        I of the HS unmixing of the initialisation (3 I abundance-only then I alternating).
+    init_ms_iters : int
+        Plain MU steps on the MSI after upsampling the LR abundances.
+    vd_alpha, vca_seed, eps
+        As CNMF.
+    adapt : bool
+        Fine-tune on dead-leaves scenes built from the input scene before fusing.
+    adapt_budget_s : float
+        Wall-time budget of the adaptation (s).
+    adapt_steps : int
+        Maximum adaptation steps.
+    adapt_lr : float
+        Adam learning rate of the adaptation.
+    num_threads : int, optional
+        Torch threads during the fusion (restored afterwards).
+    """
+
+    weights: str | None = None
+    n_endmembers: int | None = None
+    n_layers: int = 8
+    hidden: int = 8
+    share_weights: bool = False
+    use_prior: bool = True
+    use_step: bool = True
+    step_max: float = 3.0
+    prior_bound: float = 0.5
+    init_hs_iters: int = 60
+    init_ms_iters: int = 20
+    vd_alpha: float = 0.05
+    vca_seed: int = 0
+    eps: float = 1e-12
+    adapt: bool = False
+    adapt_budget_s: float = 150.0
+    adapt_steps: int = 150
+    adapt_lr: float = 5e-4
+    num_threads: int | None = None
+
+    def arch(self) -> SCALMUArch:
+        """The architecture fields as a :class:`SCALMUArch`."""
+        return SCALMUArch(
+            self.n_layers, self.hidden, self.share_weights, self.use_prior, self.use_step,
+            self.step_max, self.prior_bound,
+        )
+
+
+# ---------------------------------------------------------------------- layer
+class _MapNet(nn.Module):
+    """Endmember-wise net: per map [a_j, log-ratio_j] + shared context (4) -> (f, g).
+
+    1×1 conv (split into a per-map and a shared context part) → ReLU → depthwise 3×3 →
+    ReLU → 1×1 to two outputs. A few hundred parameters; nothing depends on L, l, r or p.
+    """
+
+    N_MAP = 2
+    N_CTX = 4
+
+    def __init__(self, hidden: int) -> None:
+        super().__init__()
+        self.w_map = nn.Parameter(torch.randn(hidden, self.N_MAP) * 0.5)
+        self.w_ctx = nn.Parameter(torch.randn(hidden, self.N_CTX) * 0.3)
+        self.b1 = nn.Parameter(torch.zeros(hidden))
+        self.dw = nn.Conv2d(hidden, hidden, 3, padding=1, groups=hidden, padding_mode="replicate")
+        self.out = nn.Conv2d(hidden, 2, 1)
+        with torch.no_grad():
+            self.out.weight.normal_(0.0, 1e-2)  # small, not zero: Φ's split needs a gradient
+            self.out.bias.zero_()
+
+    def forward(self, maps: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
+        """maps (B, p, 2, H, W), ctx (B, 4, H, W) -> (B, p, 2, H, W)."""
+        B, p, _, H, W = maps.shape
+        h = torch.einsum("kc,bpchw->bpkhw", self.w_map.to(maps.dtype), maps)
+        hc = torch.einsum("kc,bchw->bkhw", self.w_ctx.to(maps.dtype), ctx)
+        h = torch.relu(h + hc[:, None] + self.b1.to(maps.dtype)[None, None, :, None, None])
+        h = h.reshape(B * p, -1, H, W)
+        h = torch.relu(self.dw(h))
+        return self.out(h).reshape(B, p, 2, H, W)
+
+
+def _flat(x: torch.Tensor) -> torch.Tensor:
+    return x.reshape(x.shape[0], x.shape[1], -1)
+
+
+def _bmean(x: torch.Tensor) -> torch.Tensor:
+    return x.reshape(x.shape[0], -1).mean(dim=1).reshape(-1, *([1] * (x.dim() - 1)))
+
+
+class SCALMULayer(MultiplicativeUpdate):
+    """One learned coupled pass (module docstring). Targets: A, then A_h, then E.
+
+    Parameters
+    ----------
+    arch : SCALMUArch
+    eps : float
+    """
+
+    def __init__(self, arch: SCALMUArch, *, eps: float = 1e-12) -> None:
+        super().__init__(("A", "A_h", "E"), eps=eps)
+        self.arch = arch
+        self.net = _MapNet(arch.hidden)
+        self.log_s = math.log(arch.step_max)
+        self.mu = nn.Parameter(torch.zeros(()))  # μ_k = s^tanh(mu)
+        self.m = nn.Parameter(torch.zeros(()))  # m_k = s^tanh(m)
+        self.c = nn.Parameter(torch.full((), -3.0))  # c_k = sigmoid(c)
+        self.chunk: int | None = None  # endmembers per net call without gradients
+
+    def neutralise(self) -> None:
+        """Set every learned part to its neutral value (a plain CNMF pass)."""
+        with torch.no_grad():
+            self.net.out.weight.zero_()
+            self.net.out.bias.zero_()
+            self.mu.zero_()
+            self.m.zero_()
+            self.c.fill_(-1e4)
+
+    def _exp(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.exp(self.log_s * torch.tanh(z))
+
+    def _pow_step(self, x: torch.Tensor, num: torch.Tensor, den: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        ratio = (num / den.clamp_min(self.eps)).clamp_min(1e-30)
+        return x * ratio.pow(e)
+
+    def _learned_parts(
+        self, A: torch.Tensor, num: torch.Tensor, den: torch.Tensor, ctx: torch.Tensor
+    ) -> torch.Tensor:
+        B, p, H, W = A.shape
+        rho = torch.log((num.clamp_min(1e-30)) / den.clamp_min(1e-30)).clamp(-4.0, 4.0)
+        maps = torch.stack([A, rho.reshape(B, p, H, W)], dim=2)
+        if self.chunk is None or torch.is_grad_enabled() or p <= self.chunk:
+            return self.net(maps, ctx)
+        return torch.cat([self.net(maps[:, i : i + self.chunk], ctx) for i in range(0, p, self.chunk)], dim=1)
+
+    def context(
+        self, state: NMFState, hsi: torch.Tensor, msi: torch.Tensor, physics: Any
+    ) -> torch.Tensor:
+        """Shared context maps (B, 4, H, W): mean abundance, luminance, MS and HS residuals."""
+        A, E, Em, Ah = state.abundances, state.endmembers, state.ms_endmembers, state.abundances_lr
+        B, p, H, W = A.shape
+        abar = A.mean(dim=1, keepdim=True)
+        lum = msi.mean(dim=1, keepdim=True)
+        mu_m = _bmean(lum).clamp_min(1e-12)
+        res_m = (_flat(msi) - torch.bmm(Em, _flat(A))).pow(2).mean(dim=1).sqrt().reshape(B, 1, H, W)  # type: ignore[arg-type]
+        res_h = (_flat(hsi) - torch.bmm(E, _flat(Ah))).pow(2).mean(dim=1).sqrt()  # type: ignore[arg-type]
+        res_h = res_h.reshape(B, 1, *hsi.shape[-2:])
+        mu_h = _bmean(hsi.mean(dim=1, keepdim=True)).clamp_min(1e-12)
+        r = H // hsi.shape[-2]
+        res_h = upsample(res_h, r, "bilinear") if r > 1 else res_h
+        return torch.cat([abar, lum / mu_m - 1.0, 10.0 * res_m / mu_m, 10.0 * res_h / mu_h], dim=1)
+
+    def forward(
+        self, state: NMFState, hsi: torch.Tensor, msi: torch.Tensor, physics: Any
+    ) -> NMFState:
+        hs, ms = self.terms(hsi, msi)
+        # 1. HR abundances against the MSI.
+        A = state.abundances
+        B, p, H, W = A.shape
+        num = self.numerator("A", state, ms)
+        den = self.denominator("A", state, ms)
+        a = self.arch
+        if a.use_prior or a.use_step:
+            ctx = self.context(state, hsi, msi, physics)
+            out = self._learned_parts(A, num, den, ctx)
+            if a.use_prior:
+                phi = (a.prior_bound * torch.tanh(out[:, :, 0])).reshape(B, p, -1) * den
+                num = num + torch.relu(-phi)
+                den = den + torch.relu(phi)
+            if a.use_step:
+                Mk = self._exp(out[:, :, 1]).reshape(B, p, -1)
+                A_new = self._pow_step(_flat(A), num, den, Mk)
+            else:
+                A_new = self.step("A", _flat(A), num, den)
+        else:
+            A_new = self.step("A", _flat(A), num, den)
+        state = state.replace(abundances=A_new.reshape(B, p, H, W))
+        # 2. Coupling A_h ← A D + c (A_h − A D).
+        AD = lr_abundances(state.abundances, physics)
+        c = torch.sigmoid(self.c).to(AD.dtype)
+        Ah = AD if state.abundances_lr is None else AD + c * (state.abundances_lr - AD)
+        state = state.replace(abundances_lr=Ah)
+        # 3. LR abundances and endmembers against the HSI.
+        x = _flat(Ah)
+        num = self.numerator("A_h", state, hs)
+        den = self.denominator("A_h", state, hs)
+        state = state.replace(
+            abundances_lr=self._pow_step(x, num, den, self._exp(self.mu).to(x.dtype)).reshape(Ah.shape)
+        )
+        num = self.numerator("E", state, hs)
+        den = self.denominator("E", state, hs)
+        E = self._pow_step(state.endmembers, num, den, self._exp(self.m).to(num.dtype))
+        return state.replace(endmembers=E, ms_endmembers=ms_endmembers(E, physics))
+
+
+class SCALMUNet(nn.Module):
+    """K learned layers (:class:`SCALMULayer`), optionally with shared weights.
+
+    Parameters
+    ----------
+    arch : SCALMUArch
+    eps : float
+    """
+
+    def __init__(self, arch: SCALMUArch, *, eps: float = 1e-12) -> None:
+        super().__init__()
+        self.arch = arch
+        n = 1 if arch.share_weights else arch.n_layers
+        self.layers = nn.ModuleList(SCALMULayer(arch, eps=eps) for _ in range(max(n, 1)))
+
+    def layer(self, k: int) -> SCALMULayer:
+        """The module applied at layer k."""
+        return self.layers[0 if self.arch.share_weights else k]  # type: ignore[return-value]
+
+    def neutralise(self) -> None:
+        """All layers neutral (plain CNMF coupled passes)."""
+        for lay in self.layers:
+            lay.neutralise()  # type: ignore[operator]
+
+    def forward(
+        self,
+        state: NMFState,
+        hsi: torch.Tensor,
+        msi: torch.Tensor,
+        physics: Any,
+        *,
+        history: list[NMFState] | None = None,
+        progress: ProgressFn | None = None,
+        times: list[float] | None = None,
+    ) -> NMFState:
+        K = self.arch.n_layers
+        for k in range(K):
+            t0 = time.perf_counter()
+            state = self.layer(k)(state, hsi, msi, physics)
+            if times is not None:
+                times.append(time.perf_counter() - t0)
+            if history is not None:
+                history.append(state)
+            if progress is not None:
+                res = _flat(msi) - torch.bmm(state.ms_endmembers, _flat(state.abundances))  # type: ignore[arg-type]
+                progress("layer", k + 1, K, float(res.detach().double().pow(2).sum()))
+        return state
+
+
+# ---------------------------------------------------------------------- init
+def _choose_p(hsi: torch.Tensor, cfg: SCALMUConfig) -> int:
+    B, L, h, w = hsi.shape
+    n = h * w
+    if cfg.n_endmembers is not None:
+        p = int(cfg.n_endmembers)
+        if p < 1 or p > min(L, n):
+            raise InputError(f"n_endmembers={p} must be in [1, min(L, n)={min(L, n)}]; pass a smaller value")
+        return p
+    vd = [vd_hfc(hsi[b].reshape(L, n).double().cpu().numpy(), cfg.vd_alpha) for b in range(B)]
+    return int(min(max(min(30, L), max(vd)), L, n))
+
+
+def scalmu_init(
+    hsi: torch.Tensor,
+    msi: torch.Tensor,
+    physics: FusionPhysics,
+    p: int,
+    *,
+    hs_iters: int = 100,
+    ms_iters: int = 20,
+    vca_seed: int = 0,
+    eps: float = 1e-12,
+) -> NMFState:
+    """CNMF's initialisation (``scalmu.md`` §4), deterministic and without gradients.
+
+    VCA endmembers on Y_h; A_h = 1/p then 3·``hs_iters`` abundance-only and ``hs_iters``
+    alternating MU steps (CNMF's HS unmixing with fewer iterations); A = bilinear
+    upsampling of A_h clipped at 0, then ``ms_iters`` MU steps on Y_m with E_m = R E.
+    Uses CNMF's own loop implementation.
+
+    Returns
+    -------
+    NMFState
+        With all four factors filled; A_h is the HS-unmixing result.
+    """
+    from ..classical.cnmf import CNMFConfig, _FastSolver, _Log
+    from .nmf import sum_to_one_delta
+
+    B, L, h, w = hsi.shape
+    l, H, W = msi.shape[1:]
+    r = physics.ratio
+    dt = hsi.dtype
+    Rt = physics.spectral.srf.to(dt)  # type: ignore[union-attr]
+    cfg = CNMFConfig(eps=eps, theta=-math.inf)
+    deltas = sum_to_one_delta(msi).reshape(-1).tolist()
+    Es, As, Ahs = [], [], []
+    with torch.no_grad():
+        for b in range(B):
+            Yh = hsi[b].reshape(L, h * w)
+            Ym = msi[b].reshape(l, H * W)
+            solver = _FastSolver(Yh, Ym, float(deltas[b]), cfg, _Log(None), 1, None)
+            idx = vca(Yh.double().cpu().numpy(), p, rng=vca_seed)
+            E = Yh[:, torch.as_tensor(idx, device=hsi.device)].clone().clamp_min(1e-6)
+            Ah = torch.full((p, h * w), 1.0 / p, dtype=dt, device=hsi.device)
+            if hs_iters > 0:
+                Ah = solver.hs_abundances(E, Ah, 3 * hs_iters, "hs_abundances")
+                E, Ah = solver.hs_alternate(E, Ah, hs_iters, "hs_alternate", e_first=True)
+            A = upsample(Ah.reshape(1, p, h, w), r, "bilinear").clamp_min(1e-8).reshape(p, H * W)
+            if ms_iters > 0:
+                A = solver.ms_abundances(Rt @ E, A, ms_iters, "ms_abundances")
+            Es.append(E)
+            As.append(A.reshape(p, H, W))
+            Ahs.append(Ah.reshape(p, h, w))
+    E = torch.stack(Es)
+    return NMFState(E, torch.stack(As), torch.stack(Ahs), ms_endmembers(E, physics))
+
+
+# ---------------------------------------------------------------------- method
+def _prepare_physics(physics: FusionPhysics | None, hsi: torch.Tensor, msi: torch.Tensor) -> tuple[FusionPhysics, torch.Tensor]:
+    if physics is None or physics.spectral is None:
+        raise SRFError("SCALMU needs the SRF of the sensor; pass --srf NAME|FILE")
+    R = np.asarray(physics.spec.srf, dtype=np.float64)
+    keep = np.flatnonzero((R > 0).any(axis=1))
+    if keep.size == 0:
+        raise SRFError("no MSI band is covered by the HSI (all SRF rows are zero)")
+    R = R[keep] / R[keep].sum(axis=1, keepdims=True)
+    if keep.size < R.shape[0]:
+        msi = msi[:, torch.as_tensor(keep, device=msi.device)]
+    return FusionPhysics(physics.spec.replace(srf=R)).to(hsi.device), msi
+
+
+@register_method("scalmu", config=SCALMUConfig)
+class SCALMU(FusionMethod):
+    """SCALMU: CNMF's initialisation followed by K learned coupled multiplicative passes.
+
+    Parameters
+    ----------
+    config : SCALMUConfig, optional
+    progress : callable, optional
+        ``progress(stage, i, total, cost)`` after every layer (``"layer"``) and every
+        adaptation step (``"adapt"``). Also settable as the ``progress`` attribute.
+
+    Notes
+    -----
+    ``FusionResult`` carries ``endmembers`` (B, L, p), ``abundances`` (B, p, H, W),
+    ``history["cost"]`` (MSI residual after every layer) and ``info`` (``p``,
+    ``timings`` with per-layer seconds, ``weights`` metadata, ``adapt`` record).
+    """
+
+    description = "SCALMU: unrolled CNMF with learned adaptive multiplicative updates (synthetic-trained)"
+    trainable = True
+
+    def __init__(self, config: SCALMUConfig | None = None, *, progress: ProgressFn | None = None) -> None:
+        super().__init__(config or SCALMUConfig())
+        self.progress = progress
+        cfg: SCALMUConfig = self.config
+        self.weights_meta: dict[str, Any] = {}
+        w = cfg.weights
+        if w in ("untrained", "neutral"):
+            self.net = SCALMUNet(cfg.arch(), eps=cfg.eps)
+            if w == "neutral":
+                self.net.neutralise()
+            self.weights_meta = {"source": w}
+        else:
+            from ...weights import load_weights
+
+            state, meta = load_weights("scalmu" if w is None else w, expected_method="scalmu")
+            arch = SCALMUArch(**meta.get("arch", {}))
+            self.net = SCALMUNet(arch, eps=cfg.eps)
+            try:
+                self.net.load_state_dict(state)
+            except RuntimeError as exc:
+                from ...errors import WeightsError
+
+                raise WeightsError(
+                    f"SCALMU weights {w or 'scalmu (shipped)'} do not match the architecture in their "
+                    f"metadata: {exc}"
+                ) from exc
+            self.weights_meta = {k: v for k, v in meta.items() if k != "history"}
+        self.net.to(torch.float32)
+
+    def parameter_count(self) -> int:
+        """Number of learned parameters."""
+        return sum(p.numel() for p in self.net.parameters())
+
+    def initial_state(
+        self, hsi: torch.Tensor, msi: torch.Tensor, physics: FusionPhysics, p: int | None = None
+    ) -> NMFState:
+        """CNMF's initialisation with this configuration (see :func:`scalmu_init`)."""
+        cfg: SCALMUConfig = self.config
+        return scalmu_init(
+            hsi, msi, physics, _choose_p(hsi, cfg) if p is None else p,
+            hs_iters=cfg.init_hs_iters, ms_iters=cfg.init_ms_iters, vca_seed=cfg.vca_seed, eps=cfg.eps,
+        )
+
+    def _fuse(self, hsi: torch.Tensor, msi: torch.Tensor, physics: FusionPhysics | None) -> FusionResult:
+        cfg: SCALMUConfig = self.config
+        t_start = time.perf_counter()
+        old_threads = torch.get_num_threads()
+        if cfg.num_threads is not None:
+            torch.set_num_threads(cfg.num_threads)
+        try:
+            hsi = hsi.detach().float().clamp_min(0)
+            msi = msi.detach().float().clamp_min(0)
+            phys, msi = _prepare_physics(physics, hsi, msi)
+            t0 = time.perf_counter()
+            state = self.initial_state(hsi, msi, phys)
+            t_init = time.perf_counter() - t0
+            info: dict[str, Any] = {"p": state.n_endmembers, "weights": self.weights_meta}
+            net = self.net
+            if cfg.adapt:
+                from .scalmu_adapt import adapt_to_scene
+
+                t0 = time.perf_counter()
+                net, arec = adapt_to_scene(self, hsi, msi, phys, state, progress=self.progress)
+                info["adapt"] = {**arec, "seconds": time.perf_counter() - t0}
+            times: list[float] = []
+            costs: list[float] = []
+
+            def prog(stage: str, i: int, total: int, cost: float) -> None:
+                costs.append(cost)
+                if self.progress is not None:
+                    self.progress(stage, i, total, cost)
+
+            for lay in net.layers:
+                lay.chunk = 8  # type: ignore[assignment]
+            with torch.no_grad():
+                state = net(state, hsi, msi, phys, progress=prog, times=times)
+            cube = state.reconstruct()
+            info["timings"] = {
+                "init": t_init,
+                "layers": times,
+                "per_layer": float(np.mean(times)) if times else 0.0,
+                "total": time.perf_counter() - t_start,
+            }
+            info["n_layers"] = net.arch.n_layers
+        finally:
+            torch.set_num_threads(old_threads)
+        return FusionResult(
+            cube=cube.float(),
+            endmembers=state.endmembers.float(),
+            abundances=state.abundances.float(),
+            history={"cost": costs},
+            info=info,
+        )
+
+    @staticmethod
+    def config_dict(cfg: SCALMUConfig) -> dict[str, Any]:
+        """JSON-serialisable config."""
+        return asdict(cfg)
+

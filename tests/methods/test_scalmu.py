@@ -1,0 +1,199 @@
+"""SCALMU: identity with CNMF's rule, positivity, any L/l/r/p, gradients, weights files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hyperfuse.errors import WeightsError
+from hyperfuse.methods.registry import get_method, method_info
+from hyperfuse.methods.unrolled.nmf import MultiplicativeUpdate, NMFState, couple, lr_abundances, ms_endmembers
+from hyperfuse.methods.unrolled.scalmu import (
+    SCALMU,
+    SCALMUArch,
+    SCALMUConfig,
+    SCALMULayer,
+    SCALMUNet,
+    scalmu_init,
+)
+from hyperfuse.physics.generators import SensorGenerator, random_gaussian_srf
+from hyperfuse.physics.sensor import FusionPhysics, make_sensor
+from hyperfuse.weights import load_weights, save_weights, weights_dir
+
+SMALL = dict(n_endmembers=3, n_layers=2, init_hs_iters=3, init_ms_iters=3)
+
+
+def _pair(L: int, l: int, r: int, h: int, seed: int = 0, dtype=torch.float32):
+    g = np.random.default_rng(seed)
+    srf = random_gaussian_srf(g, np.linspace(400, 1000, L), n_bands=(l, l))
+    spec = make_sensor(r, srf=srf)
+    phys = FusionPhysics(spec)
+    x = torch.from_numpy(g.uniform(0.05, 0.9, (1, L, h * r, h * r))).to(dtype)
+    return x, phys.spatial(x), phys.spectral(x), spec, phys
+
+
+def _state(L: int, p: int, phys: FusionPhysics, H: int, seed: int = 1) -> NMFState:
+    g = torch.Generator().manual_seed(seed)
+    E = torch.rand(1, L, p, dtype=torch.float64, generator=g) + 0.05
+    A = torch.rand(1, p, H, H, dtype=torch.float64, generator=g) + 0.05
+    return couple(NMFState(E, A / A.sum(1, keepdim=True)), phys)
+
+
+def test_identity_neutral_layer_is_plain_multiplicative_update() -> None:
+    """Φ = 0, M = 1, μ = m = 1, c = 0: one layer equals the Lee–Seung coupled pass."""
+    x, hsi, msi, spec, phys = _pair(12, 3, 4, 4, dtype=torch.float64)
+    hsi, msi = hsi.double(), msi.double()
+    state = _state(12, 4, phys, 16)
+    lay = SCALMULayer(SCALMUArch()).double()
+    lay.neutralise()
+    got = lay(state, hsi, msi, phys)
+    # Reference: the shared MultiplicativeUpdate stages with the CNMF rule.
+    s = MultiplicativeUpdate(("A",))(state, hsi, msi, phys)
+    s = s.replace(abundances_lr=lr_abundances(s.abundances, phys))
+    s = MultiplicativeUpdate(("A_h", "E"))(s, hsi, msi, phys)
+    s = s.replace(ms_endmembers=ms_endmembers(s.endmembers, phys))
+    for a, b in ((got.abundances, s.abundances), (got.abundances_lr, s.abundances_lr), (got.endmembers, s.endmembers), (got.ms_endmembers, s.ms_endmembers)):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-15)
+
+
+def test_neutral_method_equals_cnmf_passes() -> None:
+    x, hsi, msi, spec, phys = _pair(10, 3, 4, 4)
+    m = SCALMU(SCALMUConfig(weights="neutral", **SMALL))
+    out = m.fuse(hsi, msi, spec)
+    st0 = scalmu_init(hsi, msi, phys, 3, hs_iters=3, ms_iters=3)
+    for _ in range(2):
+        st0 = MultiplicativeUpdate(("A",))(st0, hsi, msi, phys)
+        st0 = st0.replace(abundances_lr=lr_abundances(st0.abundances, phys))
+        st0 = MultiplicativeUpdate(("A_h", "E"))(st0, hsi, msi, phys)
+        st0 = st0.replace(ms_endmembers=ms_endmembers(st0.endmembers, phys))
+    torch.testing.assert_close(out.cube, st0.reconstruct(), rtol=1e-4, atol=1e-6)
+
+
+@settings(max_examples=6, deadline=None)
+@given(
+    L=st.integers(5, 40),
+    l=st.integers(1, 6),
+    r=st.sampled_from([2, 3, 4, 5]),
+    h=st.integers(3, 5),
+    p=st.integers(1, 5),
+    seed=st.integers(0, 1000),
+)
+def test_any_shape_and_nonnegative(L: int, l: int, r: int, h: int, p: int, seed: int) -> None:
+    x, hsi, msi, spec, phys = _pair(L, l, r, h, seed)
+    p = min(p, L, h * h)
+    m = SCALMU(SCALMUConfig(weights="untrained", n_endmembers=p, n_layers=2, init_hs_iters=2, init_ms_iters=2))
+    out = m.fuse(hsi, msi, spec)
+    assert out.cube.shape == x.shape
+    assert out.endmembers.shape == (1, L, p) and out.abundances.shape == (1, p, h * r, h * r)
+    assert torch.isfinite(out.cube).all() and (out.cube >= 0).all()
+    assert (out.abundances >= 0).all() and (out.endmembers >= 0).all()
+
+
+def test_nonnegative_for_adversarial_input() -> None:
+    """Negative, zero and huge values in the inputs still give a finite, non-negative cube."""
+    x, hsi, msi, spec, phys = _pair(8, 3, 4, 4)
+    hsi = hsi.clone()
+    msi = msi.clone()
+    hsi[:, :, 0, 0] = -5.0
+    msi[:, :, :4, :4] = 0.0
+    msi[:, 0, 5, 5] = 1e4
+    net = SCALMU(SCALMUConfig(weights="untrained", **SMALL))
+    with torch.no_grad():
+        for lay in net.net.layers:
+            for prm in lay.parameters():
+                prm.normal_(0, 3)
+    out = net.fuse(hsi, msi, spec)
+    assert torch.isfinite(out.cube).all() and (out.cube >= 0).all()
+
+
+def test_gradients_reach_every_parameter() -> None:
+    x, hsi, msi, spec, phys = _pair(9, 3, 4, 4)
+    net = SCALMUNet(SCALMUArch(n_layers=2)).float()
+    st0 = scalmu_init(hsi, msi, phys, 3, hs_iters=2, ms_iters=2)
+    y = net(st0, hsi, msi, phys).reconstruct()
+    (y - x).abs().mean().backward()
+    for name, prm in net.named_parameters():
+        assert prm.grad is not None and torch.isfinite(prm.grad).all(), name
+        assert prm.grad.abs().sum() > 0, name
+
+
+def test_shared_weights_and_parameter_count() -> None:
+    a = SCALMU(SCALMUConfig(weights="untrained", n_layers=4))
+    b = SCALMU(SCALMUConfig(weights="untrained", n_layers=4, share_weights=True))
+    assert a.parameter_count() == 4 * b.parameter_count()
+    assert a.parameter_count() < 5000
+
+
+def test_progress_called_per_layer() -> None:
+    x, hsi, msi, spec, phys = _pair(8, 3, 4, 4)
+    calls: list[tuple[str, int, int]] = []
+    m = SCALMU(SCALMUConfig(weights="neutral", **SMALL))
+    m.progress = lambda s, i, n, c: calls.append((s, i, n))
+    m.fuse(hsi, msi, spec)
+    assert calls == [("layer", 1, 2), ("layer", 2, 2)]
+
+
+def test_adapt_runs_and_keeps_positivity() -> None:
+    x, hsi, msi, spec, phys = _pair(12, 3, 4, 16)
+    calls: list[str] = []
+    m = SCALMU(SCALMUConfig(weights="untrained", adapt=True, adapt_steps=2, **SMALL))
+    m.progress = lambda s, i, n, c: calls.append(s)
+    before = [p.clone() for p in m.net.parameters()]
+    out = m.fuse(hsi, msi, spec)
+    assert out.info["adapt"]["steps"] == 2 and calls.count("adapt") == 2
+    assert (out.cube >= 0).all()
+    assert all(torch.equal(a, b) for a, b in zip(before, m.net.parameters()))  # original untouched
+
+
+def test_weights_roundtrip_and_corruption(tmp_path: Path) -> None:
+    net = SCALMUNet(SCALMUArch(n_layers=2))
+    path = save_weights(tmp_path / "w.safetensors", net.state_dict(), {"method": "scalmu", "arch": {"n_layers": 2}})
+    m = SCALMU(SCALMUConfig(weights=str(path)))
+    assert m.net.arch.n_layers == 2
+    # Flip one byte in the tensor data: the SHA-256 no longer matches.
+    raw = bytearray(path.read_bytes())
+    raw[-3] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.raises(WeightsError, match="corrupted"):
+        SCALMU(SCALMUConfig(weights=str(path)))
+    # Without its JSON, a truncated file is refused as unreadable.
+    path.with_suffix(".json").unlink()
+    path.write_bytes(bytes(raw[:40]))
+    with pytest.raises(WeightsError, match="corrupted|readable"):
+        load_weights(path, expected_method="scalmu")
+    with pytest.raises(WeightsError, match="not found"):
+        load_weights(tmp_path / "missing.safetensors")
+
+
+def test_weights_for_other_method_refused(tmp_path: Path) -> None:
+    path = save_weights(tmp_path / "w.safetensors", {"a": torch.ones(1)}, {"method": "mossfuse"})
+    with pytest.raises(WeightsError, match="mossfuse"):
+        load_weights(path, expected_method="scalmu")
+
+
+@pytest.mark.skipif(not (weights_dir() / "scalmu.safetensors").is_file(), reason="no shipped weights")
+def test_shipped_weights_load_and_registry() -> None:
+    state, meta = load_weights("scalmu", expected_method="scalmu")
+    assert meta["method"] == "scalmu" and "validation" in meta and len(meta["sha256"]) == 64
+    m = get_method("scalmu")
+    assert isinstance(m, SCALMU)
+    info = method_info("scalmu")
+    assert info["trainable"] and 0 < info["parameters"] < 20000
+    x, hsi, msi, spec, phys = _pair(10, 3, 4, 4)
+    out = get_method("scalmu", n_endmembers=3).fuse(hsi, msi, spec)
+    assert (out.cube >= 0).all()
+
+
+def test_sensor_generator_is_deterministic() -> None:
+    wl = np.linspace(420, 1800, 57)
+    a = SensorGenerator(real_srfs=())(3, wl)
+    b = SensorGenerator(real_srfs=())(3, wl)
+    assert a.ratio == b.ratio and np.array_equal(a.srf, b.srf) and a.srf.shape[1] == 57
+    assert np.allclose(a.srf.sum(1), 1.0) and (a.srf >= 0).all()
