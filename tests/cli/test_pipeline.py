@@ -106,3 +106,23 @@ def test_train_mossfuse_bad_folders(capsys, tmp_path: Path):
     code = main(["train", "mossfuse", "--hsi-dir", str(tmp_path / "none"), "--msi-dir", str(tmp_path), "--ratio", "4"])
     err = capsys.readouterr().err
     assert code == 2 and "folder not found" in err and "Traceback" not in err
+
+
+def test_simulate_cli_explicit_psf_phase_matches_protocol_formula(capsys, tmp_path: Path):
+    """--psf-sigma/--psf-size/--phase give D(X)[i,j] = sum k[u,v] X[r i + o + u - K//2, ...] (reflect-101)."""
+    from scipy import ndimage
+
+    g = np.random.default_rng(5)
+    X = g.random((24, 20, 5))
+    np.save(tmp_path / "x.npy", X)
+    R = g.random((2, 5))
+    np.save(tmp_path / "R.npy", R)
+    _run(capsys, "simulate", tmp_path / "x.npy", "--ratio", "4", "--srf", tmp_path / "R.npy", "--psf-sigma", "1.3",
+         "--psf-size", "9", "--phase", "1", "--hsi-out", tmp_path / "h.npy", "--msi-out", tmp_path / "m.npy")
+    t = np.arange(9) - 4.0
+    k = np.outer(np.exp(-(t**2) / (2 * 1.3**2)), np.exp(-(t**2) / (2 * 1.3**2)))
+    k /= k.sum()
+    blurred = np.stack([ndimage.correlate(X[..., b], k, mode="mirror") for b in range(5)], -1)
+    np.testing.assert_allclose(np.load(tmp_path / "h.npy"), blurred[1::4, 1::4], atol=1e-6)
+    Rn = R / R.sum(1, keepdims=True)  # SRF rows are normalised to sum 1
+    np.testing.assert_allclose(np.load(tmp_path / "m.npy"), X @ Rn.T, atol=1e-6)
