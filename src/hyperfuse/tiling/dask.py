@@ -1,0 +1,179 @@
+"""Run tiled fusion on Dask: local threads/processes or a distributed cluster.
+
+The same :class:`~hyperfuse.tiling.tiles.TileJob` as :func:`~hyperfuse.tiling.fuse_tiled`:
+the global stage runs once in the driver, tiles run as independent tasks (each stores its
+result atomically, so a killed job resumes and skips finished tiles), and the driver refines
+the global state (two-pass methods) and assembles the output chunk by chunk.
+
+Dask is imported lazily (the ``dask`` extra); ``distributed`` only for cluster schedulers.
+
+``scheduler``:
+
+- ``"threads"`` (default), ``"processes"``, ``"sync"``: :func:`dask.compute` with that scheduler;
+- ``"tcp://HOST:PORT"`` (or any scheduler address): a :class:`distributed.Client` to it;
+- a :class:`distributed.Client` or a cluster object (e.g. ``LocalCluster``): used as is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+from .tiles import ProgressFn, Tile, TileJob, assemble, prepare
+
+__all__ = ["fuse_tiled_dask", "resolve_scheduler"]
+
+LOCAL_SCHEDULERS = ("threads", "processes", "sync", "synchronous", "single-threaded")
+
+
+def _require_dask() -> Any:
+    try:
+        import dask
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("tiled fusion on Dask needs the 'dask' extra: pip install 'hyperfuse[dask]'") from exc
+    return dask
+
+
+def resolve_scheduler(scheduler: Any) -> tuple[str, Any]:
+    """Classify ``scheduler`` as ``("local", name)`` or ``("client", Client)``.
+
+    Examples
+    --------
+    >>> resolve_scheduler("threads")
+    ('local', 'threads')
+    """
+    if scheduler is None:
+        return "local", "threads"
+    if isinstance(scheduler, str):
+        if scheduler in LOCAL_SCHEDULERS:
+            return "local", scheduler
+        if "://" in scheduler:
+            from distributed import Client
+
+            return "client", Client(scheduler)
+        raise InputError(
+            f"unknown scheduler {scheduler!r}; pass threads, processes, sync or tcp://HOST:PORT"
+        )
+    if hasattr(scheduler, "submit") and hasattr(scheduler, "gather"):
+        return "client", scheduler
+    if hasattr(scheduler, "scheduler_address"):
+        from distributed import Client
+
+        return "client", Client(scheduler)
+    raise InputError(f"unsupported scheduler object {type(scheduler).__name__}")
+
+
+def _run_tile(job: TileJob, tile: Tile, threads: int | None) -> Any:
+    """Worker task: fuse one tile; stores it (file output) or returns it (in memory)."""
+    old = torch.get_num_threads()
+    if threads is not None and threads != old:
+        torch.set_num_threads(threads)
+    try:
+        if job.scratch is not None:
+            return job.run(tile)
+        part = job.fuse(tile)
+        lr = job.adapter.lr_partial(part, job.state) if job.two_pass else None
+        return tile.key, part, lr
+    finally:
+        if torch.get_num_threads() != old:
+            torch.set_num_threads(old)
+
+
+def fuse_tiled_dask(
+    method: Any,
+    hsi: Any,
+    msi: Any,
+    sensor: Any,
+    *,
+    tile: int,
+    overlap: int | None = None,
+    out: str | Path | None = None,
+    scheduler: Any = "threads",
+    n_workers: int | None = None,
+    threads_per_task: int | None = None,
+    progress: ProgressFn | None = None,
+    resume: bool = True,
+    meta: Any = None,
+) -> torch.Tensor | Path:
+    """:func:`~hyperfuse.tiling.fuse_tiled` with tiles as Dask tasks.
+
+    Parameters
+    ----------
+    method, hsi, msi, sensor, tile, overlap, out, progress, resume, meta
+        As in :func:`~hyperfuse.tiling.fuse_tiled`. With processes or a cluster, pass the
+        inputs as file paths so that workers read their own windows.
+    scheduler : str, Client or cluster
+        ``"threads"``, ``"processes"``, ``"sync"``, ``"tcp://HOST:PORT"``, a
+        :class:`distributed.Client` or a cluster object.
+    n_workers : int, optional
+        Workers of the local ``threads`` / ``processes`` schedulers.
+    threads_per_task : int, optional
+        Torch threads inside a task (default: 1 when several local workers share the cores).
+
+    Returns
+    -------
+    Tensor of shape (B, L, H, W), or the output Path.
+    """
+    dask = _require_dask()
+    from .store import is_complete
+
+    if out is not None and resume and is_complete(Path(out).expanduser()):
+        return Path(out).expanduser()
+    job = prepare(method, hsi, msi, sensor, tile=tile, overlap=overlap, out=out, resume=resume)
+    tiles = job.grid.tiles
+    todo = [t for t in tiles if not job.done(t)]
+    total = len(tiles)
+    done = total - len(todo)
+    if progress is not None and done:
+        progress(done, total)
+    kind, sched = resolve_scheduler(scheduler)
+    if threads_per_task is None and kind == "local" and (n_workers or 1) > 1:
+        threads_per_task = 1
+    results: list[Any] = []
+    if kind == "local":
+        job_d = dask.delayed(job, pure=True)
+        tasks = [dask.delayed(_run_tile, pure=False)(job_d, t, threads_per_task) for t in todo]
+        kw: dict[str, Any] = {"scheduler": sched}
+        if n_workers is not None:
+            kw["num_workers"] = n_workers
+        if tasks:
+            results = list(dask.compute(*tasks, **kw))
+        if progress is not None:
+            progress(total, total)
+    else:
+        from distributed import as_completed
+
+        client = sched
+        job_f = client.scatter(job, broadcast=True)
+        futures = [client.submit(_run_tile, job_f, t, threads_per_task, pure=False, key=f"hyperfuse-{t.key}-{id(job)}") for t in todo]
+        for fut in as_completed(futures):
+            results.append(fut.result())
+            done += 1
+            if progress is not None:
+                progress(done, total)
+        if isinstance(scheduler, str):
+            client.close()
+    if out is not None:
+        job.refine(job.hsi.full())
+        return assemble(job, out, meta=meta)
+    return _blend_in_memory(job, results)
+
+
+def _blend_in_memory(job: TileJob, results: Sequence[Any]) -> torch.Tensor:
+    by_key = {k: (part, lr) for k, part, lr in results}
+    g = job.grid
+    H, W = g.shape
+    wy, wx = g.weights_1d(0), g.weights_1d(1)
+    first = next(iter(by_key.values()))[0]
+    acc = torch.zeros((first.shape[0], first.shape[1], H, W), dtype=torch.float32)
+    for t in g.tiles:
+        wgt = torch.from_numpy(np.outer(wy[t.i], wx[t.j]).astype(np.float32))
+        acc[:, :, t.y0 : t.y1, t.x0 : t.x1] += by_key[t.key][0] * wgt
+    if job.two_pass:
+        job.refine(job.hsi.full(), {k: v[1] for k, v in by_key.items()})
+    return job.finalize(acc)
