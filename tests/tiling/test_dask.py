@@ -77,3 +77,20 @@ def test_fuse_batch_skips_finished(tmp_path) -> None:  # type: ignore[no-untyped
     assert [i.status for i in again] == ["skipped", "skipped"]
     bad = fuse_batch("bicubic", [(hsi, msi, tmp_path / "c.png")], s, tile=24, overlap=8, on_error="continue")
     assert bad[0].status == "failed" and "tiled output" in (bad[0].error or "")
+
+
+def test_cli_functions(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from hyperfuse.cli.tiling import fuse_batch_command, fuse_tiled_command
+    from hyperfuse.io import read, write
+
+    hsi, msi, s = _pair()
+    write(tmp_path / "h.tif", hsi[0].numpy(), layout="chw")
+    write(tmp_path / "m.npy", msi[0].numpy(), layout="chw")
+    out = fuse_tiled_command(hsi=tmp_path / "h.tif", msi=tmp_path / "m.npy", out=tmp_path / "o.tif",
+                             method="gsa", tile=24, overlap=8, ratio="4")
+    ref = fuse_tiled("gsa", hsi, msi, s, tile=24, overlap=8)
+    np.testing.assert_allclose(read(out)[0], ref[0].permute(1, 2, 0).numpy(), atol=1e-5)
+    (tmp_path / "pairs.csv").write_text("# hsi,msi,out\nh.tif,m.npy,a.zarr\nh.tif,m.npy,b.png\n")
+    assert fuse_batch_command(pairs=tmp_path / "pairs.csv", method="gsa", tile=24, overlap=8,
+                              ratio="4", keep_going=True) == 1
+    assert is_complete(tmp_path / "a.zarr")
