@@ -148,8 +148,11 @@ def _commit(temps: list[Path], paths: list[Path]) -> None:
 
 
 @contextmanager
-def atomic_path(path: Path | str) -> Iterator[Path]:
-    """Yield one temporary path (with the target's suffix) that replaces ``path`` on success.
+def atomic_path(path: Path | str, *, suffix: str | None = None) -> Iterator[Path]:
+    """Yield one temporary path that replaces ``path`` on success.
+
+    The temporary name ends with ``suffix`` (default: the target's own suffix), for
+    writers that sniff or append it.
 
     Examples
     --------
@@ -160,8 +163,19 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
     ...     [p.name for p in Path(d).iterdir()], (Path(d) / "a.txt").read_text()
     (['a.txt'], 'hi')
     """
-    with atomic_outputs(path, keep_suffix=True) as (tmp,):
-        yield tmp
+    target = Path(path)
+    with atomic_outputs(target, keep_suffix=True) as (tmp,):
+        if suffix is not None and suffix != target.suffix:
+            alt = tmp.with_name(tmp.name[: len(tmp.name) - len(target.suffix)] + suffix)
+            try:
+                yield alt
+            except BaseException:
+                remove_path(alt)
+                raise
+            if alt.exists():
+                os.replace(alt, tmp)
+        else:
+            yield tmp
 
 
 def atomic_write_text(path: Path | str, text: str) -> None:
