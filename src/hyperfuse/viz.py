@@ -26,7 +26,7 @@ def rgb_bands(wavelengths: np.ndarray | None, n_bands: int) -> list[int]:
     >>> rgb_bands(np.linspace(400, 700, 31), 31)
     [25, 15, 5]
     >>> rgb_bands(None, 10)
-    [9, 4, 0]
+    [9, 5, 0]
     """
     if n_bands < 3:
         return [0] * 3 if n_bands == 1 else [1, 0, 0]
