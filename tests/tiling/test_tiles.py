@@ -166,3 +166,16 @@ def test_source_window_matches_tensor() -> None:
     a = np.arange(4 * 6 * 3, dtype=np.float32).reshape(4, 6, 3)
     src = as_source(a)
     np.testing.assert_array_equal(src.window(slice(1, 3), slice(2, 5))[0].numpy(), a[1:3, 2:5].transpose(2, 0, 1))
+
+
+def test_cnmf_global_ms_endmembers_tiling_invariant() -> None:
+    """l > 3: E_m is estimated once (pixel sample); tiles solve A only, so tiling is invisible."""
+    x, hsi, msi, s = _scene(96, l=4, p=4, seed=2)
+    m = get_method("cnmf", n_endmembers=4, inner_iters=40)
+    full = float(psnr(m.fuse(hsi, msi, s).cube, x, data_range=1.0)[0])
+    one = fuse_tiled(m, hsi, msi, s, tile=96, overlap=0)
+    many = fuse_tiled(m, hsi, msi, s, tile=48, overlap=24)
+    p_one = float(psnr(one, x, data_range=1.0)[0])
+    p_many = float(psnr(many, x, data_range=1.0)[0])
+    assert abs(p_one - p_many) <= 0.01
+    assert p_many >= full - 0.1, (full, p_many)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -148,6 +148,7 @@ class CNMFState:
     endmembers: torch.Tensor
     abundances_lr: torch.Tensor
     info: dict[str, Any]
+    ms_endmembers: torch.Tensor | None = None
 
 
 class CNMFGlobal:
@@ -159,9 +160,60 @@ class CNMFGlobal:
     whole HR abundance map and is not run: with the default I_out = 1 it only refines E.
     """
 
-    def __init__(self, method: FusionMethod, *, local_ms_endmembers: bool = True) -> None:
+    def __init__(
+        self,
+        method: FusionMethod,
+        *,
+        ms_endmembers: Literal["global", "local", "fixed"] = "global",
+        sample_pixels: int = 2**16,
+    ) -> None:
         self.method = method
-        self.local_ms_endmembers = local_ms_endmembers
+        self.ms_endmembers = ms_endmembers
+        self.sample_pixels = sample_pixels
+
+    def _global_ms_endmembers(
+        self, src: Any, E: torch.Tensor, Ah: torch.Tensor, phys: FusionPhysics, keep: list[int],
+        offset: np.ndarray | None, delta: float, Yh: torch.Tensor, I_in: int,
+    ) -> torch.Tensor:
+        """Step 5 (A-only, then alternating E_m / A) on a strided pixel sample of the whole MSI.
+
+        With E_m fixed the A-updates are per pixel and the E_m-update only needs the sums
+        Y_m Aᵀ and A Aᵀ, so a regular sample of ≈ ``sample_pixels`` HR pixels estimates the
+        scene-wide E_m; the tiles then solve A only.
+        """
+        from ..methods.classical.cnmf import _FastSolver, _Log
+        from ..physics.functional import upsample
+
+        cfg = self.method.config
+        dt = E.dtype
+        _, _, H, W = src.shape
+        r = phys.ratio
+        p, h, _ = Ah.shape
+        st = max(1, int(math.sqrt(H * W / self.sample_pixels)))
+        cols = slice(st // 2, W, st)
+        ys = list(range(st // 2, H, st))
+        Ym_parts, A_parts = [], []
+        blk = 64
+        for a0 in range(0, h, blk):
+            a1 = min(a0 + blk, h)
+            rows = [y for y in ys if a0 * r <= y < a1 * r]
+            if not rows:
+                continue
+            la, lb = max(0, a0 - 2), min(h, a1 + 2)
+            Aup = upsample(Ah[None, :, la:lb], r, "bilinear").clamp_min(0)[0]
+            for y in rows:
+                A_parts.append(Aup[:, y - la * r, cols])
+                ym = src.window(slice(y, y + 1), slice(0, W))[0, keep, 0, cols].to(dt)
+                if offset is not None:
+                    ym = ym - torch.as_tensor(offset[keep], dtype=dt)[:, None]
+                Ym_parts.append(ym.clamp_min(0))
+        Ym = torch.cat(Ym_parts, dim=1)
+        A = torch.cat(A_parts, dim=1).contiguous()
+        solver = _FastSolver(Yh, Ym, delta, cfg, _Log(None), 1, cfg.num_threads)
+        Em = torch.as_tensor(np.asarray(phys.spec.srf), dtype=dt) @ E
+        A = solver.ms_abundances(Em, A, I_in, "sample_ms_abundances")
+        Em, _ = solver.ms_alternate(Em, A, I_in, "sample_ms_alternate")
+        return Em
 
     def _dtype(self) -> torch.dtype:
         return torch.float64 if self.method.config.dtype == "float64" else torch.float32
@@ -219,7 +271,12 @@ class CNMFGlobal:
         E, Ah = solver.hs_alternate(E, Ah, I_in, "hs_alternate", e_first=True)
         info = {"p": p, "vd": vd, "delta": delta, "inner_iters": I_in, **sinfo,
                 "iterations": {lp.name: lp.iterations for lp in log.loops}}
-        return CNMFState(phys, keep, offset, delta, E, Ah.reshape(p, h, w), info)
+        Em = None
+        if l > 3 and self.ms_endmembers == "global":
+            Em = self._global_ms_endmembers(
+                src, E, Ah.reshape(p, h, w), phys, keep, offset, delta, Yh, I_in
+            )
+        return CNMFState(phys, keep, offset, delta, E, Ah.reshape(p, h, w), info, Em)
 
     def tile_state(self, state: CNMFState, lr: tuple[slice, slice]) -> CNMFState:
         """The state restricted to one tile's LR window (its initial abundances)."""
@@ -254,9 +311,11 @@ class CNMFGlobal:
         Em = Rt @ E
         A = upsample(Ah.reshape(1, p, h, w), r, "bilinear").clamp_min(0).reshape(p, N)
         A = solver.ms_abundances(Em, A, I_in, "ms_abundances")
-        if l > 3 and self.local_ms_endmembers:
+        if l > 3 and self.ms_endmembers == "local":
             Em, A = solver.ms_alternate(Em, A, I_in, "ms_alternate")
         else:
+            if state.ms_endmembers is not None:  # scene-wide E_m (l > 3, "global")
+                Em = state.ms_endmembers
             A = solver.ms_abundances(Em, A, I_in, "ms_alternate")
         return A.reshape(1, p, H, W).to(torch.float32)
 

@@ -242,11 +242,11 @@ def axis_weights(n: int, starts: Sequence[int], tile: int, overlap: int) -> list
         e = min(s + tile, n)
         raw.append(_ramp(e - s, overlap, left=k > 0, right=k < len(starts) - 1))
     total = np.zeros(n)
-    for s, w in zip(starts, raw):
+    for s, w in zip(starts, raw, strict=True):
         total[s : s + w.size] += w
     if np.any(total <= 0):
         raise InputError("tile grid leaves pixels without weight; increase the tile size")
-    return [w / total[s : s + w.size] for s, w in zip(starts, raw)]
+    return [w / total[s : s + w.size] for s, w in zip(starts, raw, strict=True)]
 
 
 def blend_weights(grid: TileGrid) -> dict[tuple[int, int], torch.Tensor]:
