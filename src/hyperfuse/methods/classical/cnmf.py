@@ -114,6 +114,9 @@ class CNMFConfig:
     num_threads: int | None = None
     implementation: Literal["fast", "generic"] = "fast"
     final_ms_iters: int | None = 0
+    tie_ms_endmembers: bool = False
+    init_alignment: Literal["centre", "phase"] = "centre"
+    delta_scale: float = 1.0
 
 
 def cnmf_flops(N: int, p: int, l: int, kind: Literal["ms_a_data", "ms_a_gram", "ms_a_naive"]) -> float:
@@ -179,6 +182,32 @@ def _stop(prev: float | None, J: float, theta: float) -> bool:
     return prev is not None and (prev - J) / max(J, 1e-300) < theta
 
 
+def _interp_matrix(n_out: int, n_in: int, r: int, centre: float, dtype: torch.dtype) -> torch.Tensor:
+    """(n_out, n_in) linear interpolation from LR samples at HR positions i·r + centre, clamped."""
+    t = torch.arange(n_out, dtype=torch.float64)
+    s = ((t - centre) / r).clamp(0, n_in - 1)
+    i0 = s.floor().long().clamp(max=n_in - 1)
+    i1 = (i0 + 1).clamp(max=n_in - 1)
+    f = s - i0
+    M = torch.zeros(n_out, n_in, dtype=torch.float64)
+    M[torch.arange(n_out), i0] += 1 - f
+    M[torch.arange(n_out), i1] += f
+    return M.to(dtype)
+
+
+def _up_bilinear_phase(Ah: torch.Tensor, r: int, spec: Any) -> torch.Tensor:
+    """Bilinear upsampling of (p, h, w) aligned with the sampling phase of D: LR pixel (i, j)
+    sits at the HR centre of its PSF, i·r + o − c + (K−1)/2."""
+    p, h, w = Ah.shape
+    Kh, Kw = np.asarray(spec.psf).shape
+    oy, ox = spec.offset
+    cy = oy - Kh // 2 + (Kh - 1) / 2
+    cx = ox - Kw // 2 + (Kw - 1) / 2
+    My = _interp_matrix(h * r, h, r, cy, Ah.dtype).to(Ah.device)
+    Mx = _interp_matrix(w * r, w, r, cx, Ah.dtype).to(Ah.device)
+    return (My @ Ah @ Mx.T).clamp_min(0)
+
+
 class _FastSolver:
     """The §3.1 loops for one batch item, on matrices (pixels as columns)."""
 
@@ -200,95 +229,109 @@ class _FastSolver:
         self.log = log
         self.hs_threads, self.ms_threads = hs_threads, ms_threads
         self.Yh64 = Yh.to(torch.float64)
-        self.yy_h = float((self.Yh64**2).sum())
+        self.Yh_np = np.ascontiguousarray(self.Yh64.cpu().numpy())
+        self.yy_h = float((self.Yh_np**2).sum())
         self.Jh = math.nan
         self.Jm = math.nan
 
     # ---------------------------------------------------------------- HS side
+    # The HS loops are small (n = h·w LR pixels), so per-call overhead, not FLOPs, dominates
+    # them in torch. They run in NumPy float64 (whatever ``dtype``), and every cost comes
+    # from products the next update needs anyway (the float64 identity of §3.1):
+    #   A_h-only:  J = ‖Y‖² − 2⟨ẼᵀỸ, A⟩ + ⟨A, (ẼᵀẼ)A⟩ − δ²n  (augmented form, minus the aug term)
+    #   E-only:    J = ‖Y‖² − 2⟨E, YAᵀ⟩ + ⟨E, E(AAᵀ)⟩
+    def _np(self, x: torch.Tensor) -> np.ndarray:
+        return x.detach().to(torch.float64).cpu().numpy()
+
+    def _back(self, x: np.ndarray, like: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(x)).to(dtype=like.dtype, device=like.device)
+
     def _hs_aug(self, Ah: torch.Tensor) -> float:
         return self.d2 * float(((1.0 - Ah.to(torch.float64).sum(0)) ** 2).sum())
 
-    def _hs_cost_gram(self, E: torch.Tensor, YAt64: torch.Tensor, AAt64: torch.Tensor) -> float:
-        E64 = E.to(torch.float64)
-        return self.yy_h - 2.0 * float((E64 * YAt64).sum()) + float(((E64.T @ E64) * AAt64).sum())
-
     def hs_abundances(self, E: torch.Tensor, Ah: torch.Tensor, n_it: int, name: str) -> torch.Tensor:
-        """A_h-only updates with E fixed: hoisted ẼᵀỸ_h and ẼᵀẼ, Gram-first denominators."""
+        """A_h-only updates with E fixed: hoisted ẼᵀỸ_h and ẼᵀẼ, Gram-first denominators whose
+        product (ẼᵀẼ)A also gives the cost."""
         lp = self.log.open(name, n_it)
         t0 = time.perf_counter()
-        with _threads(self.hs_threads):
-            num = E.T @ self.Yh + self.d2
-            G = E.T @ E + self.d2
-            E64 = E.to(torch.float64)
-            M64 = E64.T @ self.Yh64
-            G64 = E64.T @ E64
-            prev = None
-            for _ in range(n_it):
-                A2 = Ah * num / (G @ Ah).clamp_min(self.eps)
-                A64 = A2.to(torch.float64)
-                J = self.yy_h - 2.0 * float((M64 * A64).sum()) + float((G64 * (A64 @ A64.T)).sum())
-                if _stop(prev, J, self.theta):
-                    lp.stopped = True
-                    break
-                Ah, prev = A2, J
-                self.log.record(lp, J, J + self._hs_aug(Ah))
+        Y, d2, eps, n = self.Yh_np, self.d2, self.eps, self.Yh_np.shape[1]
+        Em, A = self._np(E), self._np(Ah)
+        num = Em.T @ Y + d2
+        G = Em.T @ Em + d2
+        den = G @ A
+        prev = None
+        base = self.yy_h + d2 * n
+        for _ in range(n_it):
+            A2 = A * num / np.maximum(den, eps)
+            den2 = G @ A2
+            Jaug = base - 2.0 * float(np.vdot(num, A2)) + float(np.vdot(A2, den2))
+            s = A2.sum(0)
+            J = Jaug - d2 * float(((1.0 - s) ** 2).sum())
+            if _stop(prev, J, self.theta):
+                lp.stopped = True
+                break
+            A, den, prev = A2, den2, J
+            self.log.record(lp, J, Jaug)
         self.Jh = prev if prev is not None else self.Jh
         lp.seconds = time.perf_counter() - t0
-        return Ah
+        return self._back(A, Ah)
 
     def hs_endmembers(self, E: torch.Tensor, Ah: torch.Tensor, n_it: int, name: str) -> torch.Tensor:
         """E-only updates with A_h fixed: Y_hA_hᵀ and A_hA_hᵀ hoisted, O(Lp²) per iteration."""
         lp = self.log.open(name, n_it)
         t0 = time.perf_counter()
-        with _threads(self.hs_threads):
-            A64 = Ah.to(torch.float64)
-            YAt64, AAt64 = self.Yh64 @ A64.T, A64 @ A64.T
-            YAt, AAt = YAt64.to(E.dtype), AAt64.to(E.dtype)
-            aug = self._hs_aug(Ah)
-            prev = None
-            for _ in range(n_it):
-                E2 = E * YAt / (E @ AAt).clamp_min(self.eps)
-                J = self._hs_cost_gram(E2, YAt64, AAt64)
-                if _stop(prev, J, self.theta):
-                    lp.stopped = True
-                    break
-                E, prev = E2, J
-                self.log.record(lp, J, J + aug)
+        eps = self.eps
+        Em, A = self._np(E), self._np(Ah)
+        YAt, AAt = self.Yh_np @ A.T, A @ A.T
+        aug = self.d2 * float(((1.0 - A.sum(0)) ** 2).sum())
+        den = Em @ AAt
+        prev = None
+        for _ in range(n_it):
+            E2 = Em * YAt / np.maximum(den, eps)
+            den2 = E2 @ AAt
+            J = self.yy_h - 2.0 * float(np.vdot(E2, YAt)) + float(np.vdot(E2, den2))
+            if _stop(prev, J, self.theta):
+                lp.stopped = True
+                break
+            Em, den, prev = E2, den2, J
+            self.log.record(lp, J, J + aug)
         self.Jh = prev if prev is not None else self.Jh
         lp.seconds = time.perf_counter() - t0
-        return E
+        return self._back(Em, E)
 
     def hs_alternate(
         self, E: torch.Tensor, Ah: torch.Tensor, n_it: int, name: str, e_first: bool
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Alternate E and A_h (order per ``e_first``); the cost shares Y_hA_hᵀ and A_hA_hᵀ."""
+        """Alternate E and A_h (order per ``e_first``); Y_hA_hᵀ and A_hA_hᵀ feed both the
+        next E update and the cost."""
         lp = self.log.open(name, n_it)
         t0 = time.perf_counter()
-        dt = E.dtype
-        with _threads(self.hs_threads):
-            A64 = Ah.to(torch.float64)
-            YAt64, AAt64 = self.Yh64 @ A64.T, A64 @ A64.T
-            prev = None
-            for _ in range(n_it):
-                E2, A2 = E, Ah
-                if e_first:
-                    E2 = E2 * YAt64.to(dt) / (E2 @ AAt64.to(dt)).clamp_min(self.eps)
-                num = E2.T @ self.Yh + self.d2
-                A2 = A2 * num / ((E2.T @ E2 + self.d2) @ A2).clamp_min(self.eps)
-                A64 = A2.to(torch.float64)
-                YAt64n, AAt64n = self.Yh64 @ A64.T, A64 @ A64.T
-                if not e_first:
-                    E2 = E2 * YAt64n.to(dt) / (E2 @ AAt64n.to(dt)).clamp_min(self.eps)
-                J = self._hs_cost_gram(E2, YAt64n, AAt64n)
-                if _stop(prev, J, self.theta):
-                    lp.stopped = True
-                    break
-                E, Ah, prev = E2, A2, J
-                YAt64, AAt64 = YAt64n, AAt64n
-                self.log.record(lp, J, J + self._hs_aug(Ah))
+        Y, d2, eps = self.Yh_np, self.d2, self.eps
+        Em, A = self._np(E), self._np(Ah)
+        YAt, AAt = Y @ A.T, A @ A.T
+        prev = None
+        for _ in range(n_it):
+            E2 = Em
+            if e_first:
+                E2 = E2 * YAt / np.maximum(E2 @ AAt, eps)
+            EtE = E2.T @ E2
+            num = E2.T @ Y
+            num += d2
+            A2 = A * num / np.maximum((EtE + d2) @ A, eps)
+            YAt2, AAt2 = Y @ A2.T, A2 @ A2.T
+            if not e_first:
+                E2 = E2 * YAt2 / np.maximum(E2 @ AAt2, eps)
+                EtE = E2.T @ E2
+            J = self.yy_h - 2.0 * float(np.vdot(E2, YAt2)) + float(np.vdot(EtE, AAt2))
+            if _stop(prev, J, self.theta):
+                lp.stopped = True
+                break
+            Em, A, prev = E2, A2, J
+            YAt, AAt = YAt2, AAt2
+            self.log.record(lp, J, J + d2 * float(((1.0 - A.sum(0)) ** 2).sum()))
         self.Jh = prev if prev is not None else self.Jh
         lp.seconds = time.perf_counter() - t0
-        return E, Ah
+        return self._back(Em, E), self._back(A, Ah)
 
     # ---------------------------------------------------------------- MS side
     def _aug_E(self, Em: torch.Tensor) -> torch.Tensor:
@@ -334,31 +377,37 @@ class _FastSolver:
     def ms_alternate(
         self, Em: torch.Tensor, A: torch.Tensor, n_it: int, name: str
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Alternate E_m then A. Y_mAᵀ and AAᵀ are computed once per iteration and feed the
-        next E_m update; the cost uses the direct residual of P = ẼA."""
+        """Alternate E_m then A. One product [Y_m; E_mA]·Aᵀ per iteration gives both the
+        numerator Y_mAᵀ and the data-first denominator E_m(AAᵀ) = (E_mA)Aᵀ of the next E_m
+        update (2·2l·p·N FLOPs instead of p(p+1)N for AAᵀ); E_mA is the P = ẼA that the
+        direct-residual cost needs anyway."""
         lp = self.log.open(name, n_it)
         t0 = time.perf_counter()
         l = Em.shape[0]
+        Ym = self.Ym
         with _threads(self.ms_threads):
-            YAt, AAt = self.Ym @ A.T, A @ A.T
+            Z = torch.empty((2 * l + 1, Ym.shape[1]), dtype=Ym.dtype, device=Ym.device)
+            Z[:l] = Ym
+            torch.matmul(self._aug_E(Em), A, out=Z[l:])
+            ZA = Z[: 2 * l] @ A.T
             prev = None
             for _ in range(n_it):
-                Em2 = Em * YAt / (Em @ AAt).clamp_min(self.eps)
+                Em2 = Em * ZA[:l] / ZA[l:].clamp_min(self.eps)
                 Et = self._aug_E(Em2)
-                num = Em2.T @ self.Ym
+                num = Em2.T @ Ym
                 num += self.d2
                 den = Et.T @ (Et @ A)
                 den.clamp_(min=self.eps)
                 torch.div(num, den, out=den)
                 A2 = den.mul_(A)
-                P = Et @ A2
-                J = float(torch.linalg.vector_norm(self.Ym - P[:l], dtype=torch.float64) ** 2)
+                torch.matmul(Et, A2, out=Z[l:])
+                J = float(torch.linalg.vector_norm(Z[:l] - Z[l : 2 * l], dtype=torch.float64) ** 2)
                 if _stop(prev, J, self.theta):
                     lp.stopped = True
                     break
                 Em, A, prev = Em2, A2, J
-                YAt, AAt = self.Ym @ A.T, A @ A.T
-                aug = float(torch.linalg.vector_norm(P[l] - self.d, dtype=torch.float64) ** 2)
+                ZA = Z[: 2 * l] @ A.T
+                aug = float(torch.linalg.vector_norm(Z[2 * l] - self.d, dtype=torch.float64) ** 2)
                 self.log.record(lp, J, J + aug)
         self.Jm = prev if prev is not None else self.Jm
         lp.seconds = time.perf_counter() - t0
@@ -597,7 +646,8 @@ class CNMF(FusionMethod):
         ms_threads = 1 if N * max(p, l + 1) < 2**20 else cfg.num_threads
         hs_threads = 1 if n * max(p, L) < 2**21 else cfg.num_threads
         Rt = torch.as_tensor(np.asarray(phys.spec.srf), dtype=dtype, device=device)
-        deltas = sum_to_one_delta(msi).reshape(-1).tolist()
+        deltas = (cfg.delta_scale * sum_to_one_delta(msi)).reshape(-1).tolist()
+        tie = cfg.tie_ms_endmembers and not sinfo["srf_estimated"]
 
         cubes, Es, As, items = [], [], [], []
         history: dict[str, list[float]] = {"cost": [], "cost_augmented": []}
@@ -621,12 +671,15 @@ class CNMF(FusionMethod):
             E, Ah = solver.hs_alternate(E, Ah, I_in, "hs_alternate", e_first=True)
             # 4. Couple.
             Em = Rt @ E
-            A = upsample(Ah.reshape(1, p, h, w), r, "bilinear").clamp_min(0).reshape(p, N)
+            if cfg.init_alignment == "phase":
+                A = _up_bilinear_phase(Ah.reshape(p, h, w), r, phys.spec).reshape(p, N)
+            else:
+                A = upsample(Ah.reshape(1, p, h, w), r, "bilinear").clamp_min(0).reshape(p, N)
 
             # 5. MS unmixing.
             def ms_unmix(Em: torch.Tensor, A: torch.Tensor, tag: str) -> tuple[torch.Tensor, torch.Tensor]:
                 A = solver.ms_abundances(Em, A, I_in, f"{tag}ms_abundances")
-                if l > 3:
+                if l > 3 and not tie:
                     Em, A = solver.ms_alternate(Em, A, I_in, f"{tag}ms_alternate")
                 else:
                     A = solver.ms_abundances(Em, A, I_in, f"{tag}ms_alternate")
