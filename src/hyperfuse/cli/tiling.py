@@ -171,7 +171,7 @@ def fuse_batch_command(
     rows = read_pairs_file(pairs)
     fusion = get_method(method, **_parse_options(option))
     srcs = [(*_sources(h, m, key, scale), o) for h, m, o in rows]
-    by_id = {id(hs): h for (hs, _, _), (h, _, _) in zip(srcs, rows)}
+    by_id = {id(hs): h for (hs, _, _), (h, _, _) in zip(srcs, rows, strict=True)}
 
     def sensor_for(hs: Any, ms: Any) -> Any:
         return build_tiled_sensor(
