@@ -73,7 +73,7 @@ def test_interrupted_run_resumes_to_the_same_table(tmp_path, failing_method):
     part = run_benchmark(cfg, tmp_path / "resumed", workers=1, max_cells=2)
     assert not part.complete and part.ran == 2
     # a half-written file of the missing cell (killed mid-write) must not count as finished
-    missing = [c for c, r in zip(part.cells, part.records) if r is None][0]
+    missing = [c for c, r in zip(part.cells, part.records, strict=True) if r is None][0]
     (tmp_path / "resumed" / "cells" / f"{missing.id}.json").write_text('{"status": "o')
     res = run_benchmark(cfg, tmp_path / "resumed", workers=1, resume=True)
     assert res.complete and res.ran == 1 and res.skipped == 2

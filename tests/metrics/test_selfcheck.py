@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from hyperfuse.data.synthetic import dead_leaves_scene
 from hyperfuse.errors import ShapeError
 from hyperfuse.metrics.selfcheck import (
     evaluate_no_reference,
@@ -15,7 +16,6 @@ from hyperfuse.metrics.selfcheck import (
     registration_shift,
 )
 from hyperfuse.physics import make_sensor, simulate
-from hyperfuse.data.synthetic import dead_leaves_scene
 
 
 @pytest.fixture(scope="module")

@@ -63,7 +63,7 @@ def sam_map_figure(path: str | Path, reference: np.ndarray, outputs: dict[str, n
     n = len(maps)
     fig, axes = plt.subplots(1, n, figsize=(3.0 * n + 0.8, 3.2), constrained_layout=True, squeeze=False)
     im = None
-    for ax, (name, m) in zip(axes[0], maps.items()):
+    for ax, (name, m) in zip(axes[0], maps.items(), strict=False):
         im = ax.imshow(m, cmap="inferno", vmin=0, vmax=vmax, interpolation="nearest")
         ax.set_title(f"{name}\nmean SAM {m.mean():.2f}°", fontsize=9)
         ax.set_xticks([])
@@ -90,7 +90,7 @@ def scatter_figure(path: str | Path, records: Sequence[dict[str, Any]], *, metri
                if r["method"] == m and r.get("time") and r["metrics"].get(metric) is not None
                and math.isfinite(r["metrics"][metric])]
         if pts:
-            t, v = zip(*pts)
+            t, v = zip(*pts, strict=False)
             ax.scatter(t, v, label=m, color=cmap(k % 10), s=30, alpha=0.8)
     ax.set_xscale("log")
     ax.set_xlabel("fusion wall time (s, log)")
@@ -121,7 +121,7 @@ def sensor_figure(path: str | Path, *, srf_true: np.ndarray | None, srf_est: np.
                         label=name if i == 0 else None)
         ax.legend(fontsize=8)
     ax.set_title("SRF rows: true (solid) vs estimated (dashed)", fontsize=9)
-    for a, (name, P) in zip(axes[1:], (("true PSF", psf_true), ("estimated PSF", psf_est))):
+    for a, (name, P) in zip(axes[1:], (("true PSF", psf_true), ("estimated PSF", psf_est)), strict=True):
         if P is not None:
             a.imshow(P, cmap="viridis", interpolation="nearest")
         a.set_title(name + ("" if P is None else f" {P.shape[0]}x{P.shape[1]}"), fontsize=9)
@@ -155,7 +155,7 @@ def make_figures(cfg: Any, cells: Sequence[Any], records: Sequence[dict[str, Any
     figdir = out / "figures"
     figdir.mkdir(parents=True, exist_ok=True)
     files: dict[str, Path] = {}
-    ok = [(c, r) for c, r in zip(cells, records) if r is not None and r["status"] == "ok"]
+    ok = [(c, r) for c, r in zip(cells, records, strict=True) if r is not None and r["status"] == "ok"]
     groups: dict[str, list[tuple[Any, dict[str, Any]]]] = {}
     for c, r in ok:
         groups.setdefault(c.pair_id, []).append((c, r))

@@ -150,6 +150,22 @@ def markdown_table(records: Sequence[dict[str, Any] | None],
     return _table(rows, columns, "method", ("cells ok",) if any_failed else ())
 
 
+def _family(rec: dict[str, Any]) -> tuple[str, int]:
+    kind = ((rec.get("cell") or {}).get("scene") or {}).get("kind")
+    fam = "" if kind is None else ("synthetic" if kind == "dead_leaves" else "real")
+    return fam, int(rec.get("scale") or 0)
+
+
+def _mean_groups(recs: Sequence[dict[str, Any]]) -> list[tuple[tuple[str, int], str]]:
+    """Mean-table groups: (real | synthetic scenes) x ratio."""
+    keys = sorted({_family(r) for r in recs}, key=lambda k: (k[0] == "synthetic", k[0], k[1]))
+    out = []
+    for fam, scale in keys:
+        what = {"real": "real scenes", "synthetic": "synthetic scenes"}.get(fam, "scenes")
+        out.append(((fam, scale), what + (f", ×{scale}" if scale else "")))
+    return out
+
+
 def _groups(records: Sequence[dict[str, Any] | None]) -> list[tuple[str, str, int]]:
     seen: list[tuple[str, str, int]] = []
     for r in records:
@@ -180,8 +196,12 @@ def markdown_report(
         parts += [notes.strip(), ""]
     failed = sum(1 for r in recs if r["status"] != "ok")
     parts += [f"{done}/{total} cells finished, {failed} failed. Best value per column in bold; "
-              "↑ higher is better, ↓ lower is better.", "",
-              "## Mean over scenes", "", markdown_table(recs, cols), ""]
+              "↑ higher is better, ↓ lower is better.", ""]
+    groups = _mean_groups(recs)
+    for key, label in groups:
+        mine = [r for r in recs if _family(r) == key]
+        head = "## Mean over scenes" if len(groups) == 1 else f"## Mean over {label}"
+        parts += [head, "", markdown_table(mine, cols), ""]
     seeds = {int(r.get("seed", 0)) for r in recs}
     for ds, sensor, seed in _groups(recs):
         mine = [r for r in recs if r["dataset"] == ds and r["sensor"] == sensor and int(r.get("seed", 0)) == seed]

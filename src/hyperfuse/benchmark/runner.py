@@ -28,6 +28,7 @@ import os
 import re
 import time
 import traceback
+import warnings
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -128,14 +129,19 @@ def expand_cells(cfg: BenchConfig) -> list[Cell]:
 # scene and sensor
 
 
-def load_scene(scene: SceneConfig, item: str | None, data_root: str | None) -> dict[str, Any]:
-    """The clean cube of a scene: ``{"cube": (C, H, W), "wavelengths", "files", ...}``."""
+def load_scene(scene: SceneConfig, item: str | None, data_root: str | None,
+               default_scale: float | str | None = None) -> dict[str, Any]:
+    """The clean cube of a scene: ``{"cube": (C, H, W), "wavelengths", "files", ...}``.
+
+    ``default_scale`` (the preset's divisor) applies to folder scenes without ``scale``.
+    """
     from ..data import datasets as D
 
     if scene.kind == "real":
         return D.load_real_scene(scene.dataset or scene.name, data_root)
     if scene.kind == "folder":
-        ds = D.FolderDataset(scene.path or "", scale=scene.scale, key=scene.key,
+        scale = scene.scale if scene.scale is not None else default_scale
+        ds = D.FolderDataset(scene.path or "", scale=scale, key=scene.key,
                              layout=scene.layout, pattern=scene.pattern)
         names = [p.name for p in ds.files]
         if item not in names:
@@ -230,13 +236,23 @@ def run_cell(
         "seed": cell.seed,
         "status": "failed",
     }
+    try:
+        rec["scale"] = int(cell.sensor.resolved()["ratio"])
+    except Exception:  # reported by the cell itself below
+        pass
     spec = None
+    caught_cm = warnings.catch_warnings(record=True)
+    caught = caught_cm.__enter__()
+    warnings.simplefilter("always")
     try:
         from ..metrics import evaluate
         from ..methods import get_method
         from ..physics import simulate
 
-        scene = load_scene(cell.scene, cell.item, data_root)
+        from ..physics import PRESETS
+
+        preset = PRESETS.get(cell.sensor.preset or "")
+        scene = load_scene(cell.scene, cell.item, data_root, None if preset is None else preset.scale)
         cube = np.asarray(scene["cube"], dtype=np.float32)
         spec, resolved = build_sensor(cell.sensor, scene["wavelengths"], cube.shape[0])
         if resolved.get("crop"):
@@ -273,6 +289,9 @@ def run_cell(
     except Exception as exc:  # a failing cell is a result, not a crash
         rec["error"] = {"type": type(exc).__name__, "message": str(exc),
                         "traceback": traceback.format_exc()}
+    finally:
+        caught_cm.__exit__(None, None, None)
+    rec["warnings"] = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
     total = time.perf_counter() - t_all
     peak = _vmhwm_mb()
     if peak is None:
