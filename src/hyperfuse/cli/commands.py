@@ -176,9 +176,21 @@ def fuse_command(
     psf_sigma: float | None, psf_size: int | None, phase: str, record: Path | None, key: str | None,
     layout: str | None, scale: str | None, nodata: float | None, wavelengths: Path | None,
     min_coverage: float, option: list[str] | None, weights: Path | None = None, adapt: bool = False,
-    save_sensor: Path | None = None,
+    save_sensor: Path | None = None, tile: int | None = None, overlap: int | None = None,
+    scheduler: str | None = None, workers: int | None = None,
 ) -> None:
     from ..methods.registry import get_method
+
+    if tile is not None:
+        from .tiling import fuse_tiled_command
+
+        if weights is not None or adapt or record is not None or save_sensor is not None or layout or nodata:
+            raise InputError("--tile does not combine with --weights/--adapt/--record/--save-sensor/--layout/--nodata yet")
+        fuse_tiled_command(hsi=hsi, msi=msi, out=out, method=method, tile=tile, overlap=overlap,
+                           scheduler=scheduler, workers=workers, ratio=ratio or None, srf=srf, sensor=sensor,
+                           psf_sigma=psf_sigma, psf_size=psf_size, phase=phase, key=key, scale=scale,
+                           wavelengths=wavelengths, min_coverage=min_coverage, option=option)
+        return
     from ..physics.sensor import make_sensor
     from .main import _phase
 

@@ -153,12 +153,53 @@ def fuse(
     save_sensor: Annotated[
         Path | None, typer.Option("--save-sensor", help="Write the sensor used or estimated (JSON).")
     ] = None,
+    tile: Annotated[
+        int | None, typer.Option("--tile", help="Fuse in HR tiles of this size (scenes larger than memory).")
+    ] = None,
+    overlap: Annotated[
+        int | None, typer.Option("--overlap", help="Tile overlap in HR pixels [default: 2K + 2r].")
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option("--scheduler", help="Dask scheduler for tiles: threads, processes or tcp://HOST:PORT.")
+    ] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="Parallel tiles.")] = None,
 ) -> None:
-    """Fuse an LR-HSI with an HR-MSI."""
+    """Fuse an LR-HSI with an HR-MSI (whole, or tiled with --tile)."""
     kwargs = dict(locals())
     from .commands import fuse_command
 
     fuse_command(**kwargs)
+
+
+@app.command("fuse-batch")
+def fuse_batch(
+    pairs: Annotated[Path, typer.Argument(help="CSV file with one HSI,MSI,OUT row per scene.")],
+    method: Annotated[str, typer.Option("--method", help="Fusion method.")] = "cnmf",
+    tile: Annotated[int, typer.Option("--tile", help="HR tile size.")] = 512,
+    overlap: Annotated[int | None, typer.Option("--overlap", help="Tile overlap in HR pixels.")] = None,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="threads, processes or tcp://HOST:PORT.")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="Parallel tiles.")] = None,
+    resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Skip finished tiles and scenes.")] = True,
+    keep_going: Annotated[bool, typer.Option("--keep-going", help="Continue after a failed scene.")] = False,
+    ratio: Ratio = "",
+    srf: Annotated[str | None, typer.Option("--srf", help="SRF name or file.")] = None,
+    sensor: Annotated[Path | None, typer.Option("--sensor", help="Sensor JSON.")] = None,
+    psf_sigma: PsfSigma = None,
+    psf_size: PsfSize = None,
+    phase: Phase = "block_centred",
+    key: Key = None,
+    scale: Scale = None,
+    wavelengths: Wavelengths = None,
+    min_coverage: MinCoverage = 0.95,
+    option: Annotated[list[str] | None, typer.Option("--option", "-o", help="Method option KEY=VALUE.")] = None,
+) -> None:
+    """Fuse many scenes, tile by tile, resumably."""
+    kwargs = dict(locals())
+    from .tiling import fuse_batch_command
+
+    failed = fuse_batch_command(**kwargs)
+    if failed:
+        raise typer.Exit(1)
 
 
 # evaluate ----------------------------------------------------------------------------------
