@@ -145,3 +145,20 @@ def test_fuse_tiled_equals_whole_for_bicubic(capsys, tmp_path: Path, tiny_scene)
     # bicubic reaches 2 LR pixels past a tile edge, so a 16-px overlap leaves tiny seams
     np.testing.assert_allclose(np.asarray(tiled), whole, atol=1e-3)
     assert 10 * np.log10(1 / np.mean((np.asarray(tiled) - whole) ** 2)) > 60
+
+
+def test_evaluate_no_reference(capsys, tmp_path: Path, tiny_scene):
+    ref = tmp_path / "ref.npy"
+    cube = tiny_scene[0].permute(1, 2, 0).numpy()
+    np.save(ref, np.concatenate([np.concatenate([cube, cube[::-1]], 0)] * 2, 1))  # 64 x 64
+    np.save(tmp_path / "wl.npy", np.linspace(420, 900, cube.shape[2]))
+    _run(capsys, "simulate", ref, "--ratio", "4", "--srf", "gaussian:3", "--wavelengths", tmp_path / "wl.npy",
+         "--hsi-out", tmp_path / "h.npy", "--msi-out", tmp_path / "m.npy", "--sensor-out", tmp_path / "s.json")
+    _run(capsys, "fuse", "--hsi", tmp_path / "h.npy", "--msi", tmp_path / "m.npy", "--sensor", tmp_path / "s.json",
+         "--method", "gsa", "--out", tmp_path / "f.npy")
+    out = _run(capsys, "evaluate", "--no-reference", "--hsi", tmp_path / "h.npy", "--msi", tmp_path / "m.npy",
+               "--estimate", tmp_path / "f.npy", "--sensor", tmp_path / "s.json", "--block", "16", "--json")
+    res = json.loads(out)
+    assert "qnr" in json.dumps(res).lower()
+    code = main(["evaluate", "--estimate", str(tmp_path / "f.npy"), "--ratio", "4"])
+    assert code == 2 and "--reference" in capsys.readouterr().err

@@ -205,8 +205,8 @@ def fuse_batch(
 # evaluate ----------------------------------------------------------------------------------
 @app.command()
 def evaluate(
-    reference: Annotated[Path, typer.Option("--reference", help="Ground-truth cube.")],
     estimate: Annotated[Path, typer.Option("--estimate", help="Fused cube to score.")],
+    reference: Annotated[Path | None, typer.Option("--reference", help="Ground-truth cube.")] = None,
     ratio: Ratio = "",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     metric_set: Annotated[
@@ -216,15 +216,58 @@ def evaluate(
         str, typer.Option("--data-range", help="PSNR/SSIM peak: a number, ref_band_max or ref_global_max.")
     ] = "1.0",
     crop: Annotated[str, typer.Option("--crop", help="Border pixels to exclude, or 'ratio'.")] = "0",
+    no_reference: Annotated[
+        bool, typer.Option("--no-reference", help="Real pair without ground truth: QNR, consistency, self-check.")
+    ] = False,
+    hsi: Annotated[Path | None, typer.Option("--hsi", help="LR-HSI (with --no-reference).")] = None,
+    msi: Annotated[Path | None, typer.Option("--msi", help="HR-MSI (with --no-reference).")] = None,
+    srf: Annotated[str | None, typer.Option("--srf", help="SRF name or file (with --no-reference).")] = None,
+    sensor: Annotated[Path | None, typer.Option("--sensor", help="Sensor JSON (with --no-reference).")] = None,
+    method: Annotated[
+        str | None, typer.Option("--method", help="Method for the reduced-resolution self-check.")
+    ] = None,
+    block: Annotated[int | None, typer.Option("--block", help="QNR block size S [default 32].")] = None,
+    wavelengths: Wavelengths = None,
     key: Key = None,
     layout: Layout = None,
     scale: Scale = None,
 ) -> None:
-    """Score an estimate against a reference with every full-reference metric."""
-    kwargs = dict(locals())
+    """Score an estimate against a reference, or (--no-reference) a real pair's fusion without one."""
+    if no_reference:
+        from .bench import evaluate_noref_command
+
+        if hsi is None or msi is None:
+            raise InputError("--no-reference needs --hsi and --msi (the pair that was fused)")
+        if not ratio and sensor is None:
+            raise InputError("missing --ratio; pass e.g. --ratio 4 (or --sensor FILE)")
+        from .._validation import check_ratio
+
+        evaluate_noref_command(
+            hsi, msi, estimate, check_ratio(ratio) if ratio else 0, srf, sensor, as_json,
+            method=method, wavelengths=wavelengths, block=block, scale=scale, key=key, layout=layout,
+        )
+        return
+    if reference is None:
+        raise InputError("missing --reference; pass the ground truth, or --no-reference for a real pair")
+    kwargs = dict(reference=reference, estimate=estimate, ratio=ratio, as_json=as_json, metric_set=metric_set,
+                  data_range=data_range, crop=crop, key=key, layout=layout, scale=scale)
     from .commands import evaluate_command
 
     evaluate_command(**kwargs)
+
+
+# bench ----------------------------------------------------------------------------------------
+@app.command()
+def bench(
+    config: Annotated[Path, typer.Option("--config", help="Benchmark YAML (methods x scenes x sensors).")],
+    out: Annotated[Path | None, typer.Option("--out", help="Output folder [default: bench-<config name>].")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Skip cells already finished in --out.")] = False,
+    workers: Annotated[int | None, typer.Option("--workers", help="Cells run in parallel.")] = None,
+) -> None:
+    """Run a benchmark: every method on every scene and sensor, with tables, report and figures."""
+    from .bench import bench_command
+
+    bench_command(config, out, resume, workers)
 
 
 # methods -----------------------------------------------------------------------------------
