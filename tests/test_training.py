@@ -13,7 +13,7 @@ from hyperfuse.training import SCALMUTrainConfig, train_scalmu
 from hyperfuse.weights import load_weights, sha256_file
 
 TINY = dict(
-    steps=3, batch=1, crop=32, n_val=1, val_every=2, checkpoint_every=1, ratios=[4],
+    steps=3, batch=1, crop=32, n_val=1, val_every=3, checkpoint_every=1, ratios=[4],
     ratio_weights=[1.0], library="none", arch={"n_layers": 2, "hidden": 4},
     init_hs_iters=3, init_ms_iters=2,
 )

@@ -59,12 +59,14 @@ def save_weights(
     header = {"hyperfuse": json.dumps({k: v for k, v in metadata.items() if k != "sha256"}, sort_keys=True)}
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=header)
+        os.chmod(tmp, 0o644)
     meta = dict(metadata)
     meta["sha256"] = sha256_file(path)
     meta["file"] = path.name
     meta["size_bytes"] = path.stat().st_size
     with atomic_path(path.with_suffix(".json")) as tmp:
         tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        os.chmod(tmp, 0o644)
     return path
 
 

@@ -38,13 +38,13 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ...errors import InputError, SRFError
@@ -244,9 +244,18 @@ class SCALMULayer(MultiplicativeUpdate):
         B, p, H, W = A.shape
         rho = torch.log((num.clamp_min(1e-30)) / den.clamp_min(1e-30)).clamp(-4.0, 4.0)
         maps = torch.stack([A, rho.reshape(B, p, H, W)], dim=2)
-        if self.chunk is None or torch.is_grad_enabled() or p <= self.chunk:
+        if self.chunk is None or torch.is_grad_enabled() or p * H * W <= 2**18:
             return self.net(maps, ctx)
-        return torch.cat([self.net(maps[:, i : i + self.chunk], ctx) for i in range(0, p, self.chunk)], dim=1)
+        # Inference on large images: tiles of endmembers × rows (1-row halo for the 3×3)
+        # keep the intermediates cache-sized; the result is identical.
+        out = maps.new_empty(B, p, 2, H, W)
+        rows = 32
+        for i in range(0, p, self.chunk):
+            for y0 in range(0, H, rows):
+                a, b = max(y0 - 1, 0), min(y0 + rows + 1, H)
+                o = self.net(maps[:, i : i + self.chunk, :, a:b], ctx[:, :, a:b])
+                out[:, i : i + self.chunk, :, y0 : y0 + rows] = o[:, :, :, y0 - a : y0 - a + rows]
+        return out
 
     def context(
         self, state: NMFState, hsi: torch.Tensor, msi: torch.Tensor, physics: Any
@@ -493,6 +502,26 @@ class SCALMU(FusionMethod):
         """Number of learned parameters."""
         return sum(p.numel() for p in self.net.parameters())
 
+    def _check_family(self, L: int, r: int) -> None:
+        """Warn when the input is outside the sensor family the loaded weights were trained on."""
+        fam = self.weights_meta.get("sensor_family")
+        if not fam:
+            return
+        ratios = fam.get("ratios") or []
+        bands = fam.get("bands") or [0, 10**9]
+        out = []
+        if ratios and not (min(ratios) <= r <= max(ratios)):
+            out.append(f"ratio {r} (trained on {min(ratios)}-{max(ratios)})")
+        if not (bands[0] <= L <= bands[1]):
+            out.append(f"{L} HSI bands (trained on {bands[0]}-{bands[1]})")
+        if out:
+            warnings.warn(
+                "SCALMU weights used outside their training family: " + ", ".join(out)
+                + "; results may be less reliable (check against --method cnmf)",
+                UserWarning,
+                stacklevel=4,
+            )
+
     def initial_state(
         self, hsi: torch.Tensor, msi: torch.Tensor, physics: FusionPhysics, p: int | None = None
     ) -> NMFState:
@@ -513,6 +542,7 @@ class SCALMU(FusionMethod):
             hsi = hsi.detach().float().clamp_min(0)
             msi = msi.detach().float().clamp_min(0)
             phys, msi = _prepare_physics(physics, hsi, msi)
+            self._check_family(hsi.shape[1], phys.ratio)
             t0 = time.perf_counter()
             state = self.initial_state(hsi, msi, phys)
             t_init = time.perf_counter() - t0
