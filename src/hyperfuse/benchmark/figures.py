@@ -59,7 +59,8 @@ def sam_map_figure(path: str | Path, reference: np.ndarray, outputs: dict[str, n
     """Per-pixel SAM maps (degrees, shared colour scale) of every output, (H, W, L) arrays."""
     plt = _plt()
     maps = {n: _sam_deg(o, reference) for n, o in outputs.items()}
-    vmax = max(float(np.percentile(m, 99)) for m in maps.values()) or 1.0
+    # shared scale set by the typical method (the median of the 99th percentiles); worse maps saturate
+    vmax = float(np.median([np.percentile(m, 99) for m in maps.values()])) or 1.0
     n = len(maps)
     fig, axes = plt.subplots(1, n, figsize=(3.0 * n + 0.8, 3.2), constrained_layout=True, squeeze=False)
     im = None

@@ -98,10 +98,15 @@ def _mean(vals: list[float]) -> float | None:
 
 def _table(rows: list[tuple[str, dict[str, Any] | str]], columns: Sequence[str], first: str,
            extra: Sequence[str] = ()) -> str:
-    """Markdown table; ``rows`` are (label, values dict) or (label, failure text)."""
+    """Markdown table; ``rows`` are (label, values dict) or (label, failure text).
+
+    Rows whose values carry ``"_partial": True`` (means over fewer cells than the others)
+    are not considered for the bold best value.
+    """
     best: dict[str, Any] = {}
     for col in columns:
-        vals = [v[col] for _, v in rows if isinstance(v, dict) and v.get(col) is not None]
+        vals = [v[col] for _, v in rows
+                if isinstance(v, dict) and v.get(col) is not None and not v.get("_partial")]
         vals = [x for x in vals if not (isinstance(x, float) and math.isnan(x))]
         if vals and col in HIGHER:
             best[col] = max(vals) if HIGHER[col] else min(vals)
@@ -128,7 +133,8 @@ def markdown_table(records: Sequence[dict[str, Any] | None],
                    columns: Sequence[str] = DEFAULT_COLUMNS) -> str:
     """Mean over the successful cells of each method (methods in first-seen order).
 
-    Methods with failed cells get an ``ok/total`` count column when any cell failed.
+    Methods with failed cells get an ``ok/total`` count column when any cell failed; their
+    means cover fewer cells, so they are not marked best.
     """
     recs = [r for r in records if r is not None]
     methods: list[str] = []
@@ -146,6 +152,7 @@ def markdown_table(records: Sequence[dict[str, Any] | None],
             continue
         vals: dict[str, Any] = {c: _mean([_value(r, c) for r in ok]) for c in columns}
         vals["cells ok"] = f"{len(ok)}/{len(mine)}"
+        vals["_partial"] = len(ok) < len(mine)
         rows.append((m, vals))
     return _table(rows, columns, "method", ("cells ok",) if any_failed else ())
 
