@@ -245,11 +245,9 @@ def run_cell(
     caught = caught_cm.__enter__()
     warnings.simplefilter("always")
     try:
-        from ..metrics import evaluate
         from ..methods import get_method
-        from ..physics import simulate
-
-        from ..physics import PRESETS
+        from ..metrics import evaluate
+        from ..physics import PRESETS, simulate
 
         preset = PRESETS.get(cell.sensor.preset or "")
         scene = load_scene(cell.scene, cell.item, data_root, None if preset is None else preset.scale)
@@ -501,7 +499,8 @@ def run_benchmark(
                     if progress:
                         progress(done, len(cells), cells[i].method.name)
     # the tables are built from the files on disk, so a resumed run reads what a full run does
-    records = [r if r is None else (load_records(out, [c])[0] or r) for c, r in zip(cells, records)]
+    records = [r if r is None else (load_records(out, [c])[0] or r)
+               for c, r in zip(cells, records, strict=True)]
     files: dict[str, Path] = {}
     complete = all(r is not None for r in records)
     if report:
