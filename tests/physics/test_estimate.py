@@ -57,3 +57,20 @@ def test_shape_mismatch():
     hsi, msi, _ = _pair()
     with pytest.raises(ShapeError):
         estimate_srf_nnls(hsi, msi, 2)
+
+
+def test_underdetermined_system_does_not_fail():
+    """Fewer LR pixels than HS bands (Samson x8: 121 pixels, 156 bands) must still give an estimate."""
+    import numpy as np
+    import torch
+
+    from hyperfuse.physics.estimate import estimate_srf_nnls
+    from hyperfuse.physics.sensor import make_sensor, simulate
+
+    g = np.random.default_rng(0)
+    X = torch.from_numpy(g.random((1, 156, 88, 88)))
+    R = g.random((7, 156)) * (g.random((7, 156)) > 0.7)
+    R /= R.sum(1, keepdims=True)
+    pair = simulate(X, make_sensor(8, srf=R, snr_hsi=35.0, snr_msi=35.0), rng=0)
+    est = estimate_srf_nnls(pair.hsi, pair.msi, 8)
+    assert est.srf.shape == (7, 156) and np.all(est.srf >= 0) and np.all(np.isfinite(est.error))

@@ -46,6 +46,18 @@ def _as_cube(x: Any, name: str) -> torch.Tensor:
     return t.detach().to("cpu", torch.float64)
 
 
+def _nonneg_lstsq(A: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """min ||A x - y|| subject to x >= 0: Lawson-Hanson, falling back to bounded-variable
+    least squares when it does not converge (under-determined systems, e.g. fewer LR
+    pixels than HS bands, can make Lawson-Hanson cycle)."""
+    try:
+        return nnls(A, y, maxiter=50 * A.shape[1])[0]
+    except RuntimeError:
+        from scipy.optimize import lsq_linear
+
+        return np.asarray(lsq_linear(A, y, bounds=(0.0, np.inf), method="bvls").x)
+
+
 def estimate_srf_nnls(
     hsi: Any,
     msi: Any,
@@ -134,7 +146,7 @@ def estimate_srf_nnls(
     for k in range(l):
         yk = Yt[k]
         mk = float(yk.mean())
-        rho, _ = nnls(T, Q.T @ (yk - mk))
+        rho = _nonneg_lstsq(T, Q.T @ (yk - mk))
         R[k] = rho
         b[k] = mk - float(rho @ mu_y)
         res = yk - rho @ Y - b[k]
