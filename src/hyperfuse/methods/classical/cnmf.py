@@ -11,8 +11,10 @@ Two implementations compute the same iterates:
   :class:`~hyperfuse.methods.unrolled.nmf.MultiplicativeUpdate` (the parts SCALMU reuses);
 - ``"fast"`` (default) is the §3.1 plan: constant numerators hoisted out of loops where the
   other factor is fixed, data-first MS denominators Ẽᵀ(ẼA) whose product P = ẼA also gives
-  the cost, Gram-first HS denominators, double buffers for the stop rule's restore, costs
-  accumulated in float64. A test checks that both give the same result in float64.
+  the cost (and, in the E_m/A alternation, the E_m denominator (E_mA)Aᵀ), Gram-first HS
+  denominators, double buffers for the stop rule's restore, costs accumulated in float64.
+  The small HS-side loops run in NumPy float64 with their costs taken from the products
+  of the next update. A test checks that both give the same result in float64.
 """
 
 from __future__ import annotations
@@ -114,9 +116,6 @@ class CNMFConfig:
     num_threads: int | None = None
     implementation: Literal["fast", "generic"] = "fast"
     final_ms_iters: int | None = 0
-    tie_ms_endmembers: bool = False
-    init_alignment: Literal["centre", "phase"] = "centre"
-    delta_scale: float = 1.0
 
 
 def cnmf_flops(N: int, p: int, l: int, kind: Literal["ms_a_data", "ms_a_gram", "ms_a_naive"]) -> float:
@@ -182,32 +181,6 @@ def _stop(prev: float | None, J: float, theta: float) -> bool:
     return prev is not None and (prev - J) / max(J, 1e-300) < theta
 
 
-def _interp_matrix(n_out: int, n_in: int, r: int, centre: float, dtype: torch.dtype) -> torch.Tensor:
-    """(n_out, n_in) linear interpolation from LR samples at HR positions i·r + centre, clamped."""
-    t = torch.arange(n_out, dtype=torch.float64)
-    s = ((t - centre) / r).clamp(0, n_in - 1)
-    i0 = s.floor().long().clamp(max=n_in - 1)
-    i1 = (i0 + 1).clamp(max=n_in - 1)
-    f = s - i0
-    M = torch.zeros(n_out, n_in, dtype=torch.float64)
-    M[torch.arange(n_out), i0] += 1 - f
-    M[torch.arange(n_out), i1] += f
-    return M.to(dtype)
-
-
-def _up_bilinear_phase(Ah: torch.Tensor, r: int, spec: Any) -> torch.Tensor:
-    """Bilinear upsampling of (p, h, w) aligned with the sampling phase of D: LR pixel (i, j)
-    sits at the HR centre of its PSF, i·r + o − c + (K−1)/2."""
-    p, h, w = Ah.shape
-    Kh, Kw = np.asarray(spec.psf).shape
-    oy, ox = spec.offset
-    cy = oy - Kh // 2 + (Kh - 1) / 2
-    cx = ox - Kw // 2 + (Kw - 1) / 2
-    My = _interp_matrix(h * r, h, r, cy, Ah.dtype).to(Ah.device)
-    Mx = _interp_matrix(w * r, w, r, cx, Ah.dtype).to(Ah.device)
-    return (My @ Ah @ Mx.T).clamp_min(0)
-
-
 class _FastSolver:
     """The §3.1 loops for one batch item, on matrices (pixels as columns)."""
 
@@ -230,16 +203,19 @@ class _FastSolver:
         self.hs_threads, self.ms_threads = hs_threads, ms_threads
         self.Yh64 = Yh.to(torch.float64)
         self.Yh_np = np.ascontiguousarray(self.Yh64.cpu().numpy())
+        self.Yh_lo = self.Yh_np.astype(np.float32) if Yh.dtype != torch.float64 else self.Yh_np
         self.yy_h = float((self.Yh_np**2).sum())
         self.Jh = math.nan
         self.Jm = math.nan
 
     # ---------------------------------------------------------------- HS side
-    # The HS loops are small (n = h·w LR pixels), so per-call overhead, not FLOPs, dominates
-    # them in torch. They run in NumPy float64 (whatever ``dtype``), and every cost comes
-    # from products the next update needs anyway (the float64 identity of §3.1):
-    #   A_h-only:  J = ‖Y‖² − 2⟨ẼᵀỸ, A⟩ + ⟨A, (ẼᵀẼ)A⟩ − δ²n  (augmented form, minus the aug term)
-    #   E-only:    J = ‖Y‖² − 2⟨E, YAᵀ⟩ + ⟨E, E(AAᵀ)⟩
+    # The HS loops are small (n = h·w LR pixels): in torch, per-call overhead dominated them.
+    # They run in NumPy float64 (iterates and costs; float32 runs form one of the alternating
+    # loop's two large products in float32), and every cost comes from products that the
+    # next update needs anyway, through the float64 identity of §3.1:
+    #   A_h-only: J_aug = ‖Y‖² + δ²n − 2⟨ẼᵀỸ, A⟩ + ⟨A, (ẼᵀẼ)A⟩, J = J_aug − δ²‖1 − 1ᵀA‖²
+    #             ((ẼᵀẼ)A is the next denominator);
+    #   E-only:   J = ‖Y‖² − 2⟨E, YAᵀ⟩ + ⟨E, E(AAᵀ)⟩ (E(AAᵀ) is the next denominator).
     def _np(self, x: torch.Tensor) -> np.ndarray:
         return x.detach().to(torch.float64).cpu().numpy()
 
@@ -302,27 +278,36 @@ class _FastSolver:
     def hs_alternate(
         self, E: torch.Tensor, Ah: torch.Tensor, n_it: int, name: str, e_first: bool
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Alternate E and A_h (order per ``e_first``); Y_hA_hᵀ and A_hA_hᵀ feed both the
-        next E update and the cost."""
+        """Alternate E and A_h (order per ``e_first``).
+
+        Per iteration, two products of size L·p·n dominate: E'ᵀY_h (the A_h numerator) and
+        Y_hA'ᵀ (the E numerator). The cost J = ‖Y‖² − 2⟨EᵀY, A⟩ + ⟨EᵀE, AAᵀ⟩ needs one of
+        them for the final pair (E, A) in float64: EᵀY when E is updated first, Y Aᵀ when A
+        is. The other only feeds a multiplicative update and, in float32 runs, is formed
+        in float32 (the update's own precision).
+        """
         lp = self.log.open(name, n_it)
         t0 = time.perf_counter()
-        Y, d2, eps = self.Yh_np, self.d2, self.eps
+        Y, Ylo, d2, eps = self.Yh_np, self.Yh_lo, self.d2, self.eps
+        lo = Ylo.dtype
         Em, A = self._np(E), self._np(Ah)
-        YAt, AAt = Y @ A.T, A @ A.T
+        YAt, AAt = (Ylo @ A.T.astype(lo) if e_first else Y @ A.T), A @ A.T
         prev = None
         for _ in range(n_it):
-            E2 = Em
             if e_first:
-                E2 = E2 * YAt / np.maximum(E2 @ AAt, eps)
-            EtE = E2.T @ E2
-            num = E2.T @ Y
-            num += d2
-            A2 = A * num / np.maximum((EtE + d2) @ A, eps)
-            YAt2, AAt2 = Y @ A2.T, A2 @ A2.T
-            if not e_first:
-                E2 = E2 * YAt2 / np.maximum(E2 @ AAt2, eps)
+                E2 = Em * YAt / np.maximum(Em @ AAt, eps)
                 EtE = E2.T @ E2
-            J = self.yy_h - 2.0 * float(np.vdot(E2, YAt2)) + float(np.vdot(EtE, AAt2))
+                M = E2.T @ Y
+                A2 = A * (M + d2) / np.maximum((EtE + d2) @ A, eps)
+                YAt2, AAt2 = Ylo @ A2.T.astype(lo), A2 @ A2.T
+                J = self.yy_h - 2.0 * float(np.vdot(M, A2)) + float(np.vdot(EtE, AAt2))
+            else:
+                num = Em.T.astype(lo) @ Ylo
+                num += d2
+                A2 = A * num / np.maximum((Em.T @ Em + d2) @ A, eps)
+                YAt2, AAt2 = Y @ A2.T, A2 @ A2.T
+                E2 = Em * YAt2 / np.maximum(Em @ AAt2, eps)
+                J = self.yy_h - 2.0 * float(np.vdot(E2, YAt2)) + float(np.vdot(E2.T @ E2, AAt2))
             if _stop(prev, J, self.theta):
                 lp.stopped = True
                 break
@@ -646,8 +631,7 @@ class CNMF(FusionMethod):
         ms_threads = 1 if N * max(p, l + 1) < 2**20 else cfg.num_threads
         hs_threads = 1 if n * max(p, L) < 2**21 else cfg.num_threads
         Rt = torch.as_tensor(np.asarray(phys.spec.srf), dtype=dtype, device=device)
-        deltas = (cfg.delta_scale * sum_to_one_delta(msi)).reshape(-1).tolist()
-        tie = cfg.tie_ms_endmembers and not sinfo["srf_estimated"]
+        deltas = sum_to_one_delta(msi).reshape(-1).tolist()
 
         cubes, Es, As, items = [], [], [], []
         history: dict[str, list[float]] = {"cost": [], "cost_augmented": []}
@@ -671,15 +655,12 @@ class CNMF(FusionMethod):
             E, Ah = solver.hs_alternate(E, Ah, I_in, "hs_alternate", e_first=True)
             # 4. Couple.
             Em = Rt @ E
-            if cfg.init_alignment == "phase":
-                A = _up_bilinear_phase(Ah.reshape(p, h, w), r, phys.spec).reshape(p, N)
-            else:
-                A = upsample(Ah.reshape(1, p, h, w), r, "bilinear").clamp_min(0).reshape(p, N)
+            A = upsample(Ah.reshape(1, p, h, w), r, "bilinear").clamp_min(0).reshape(p, N)
 
             # 5. MS unmixing.
             def ms_unmix(Em: torch.Tensor, A: torch.Tensor, tag: str) -> tuple[torch.Tensor, torch.Tensor]:
                 A = solver.ms_abundances(Em, A, I_in, f"{tag}ms_abundances")
-                if l > 3 and not tie:
+                if l > 3:
                     Em, A = solver.ms_alternate(Em, A, I_in, f"{tag}ms_alternate")
                 else:
                     A = solver.ms_abundances(Em, A, I_in, f"{tag}ms_alternate")
