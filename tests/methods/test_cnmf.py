@@ -221,6 +221,40 @@ def _tiny(dtype=torch.float64):
     return sc.hsi.to(dtype), sc.msi.to(dtype), phys, couple(NMFState(E, A), phys)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_fast_loop_costs_are_direct_residuals(dtype):
+    """The fast HS loops take J from products of the next update (float64 identity) and the
+    MS alternation from P = ẼA: both must equal ‖Y − EA‖² of the returned factors, and the
+    factors keep the input dtype (tiling and SCALMU call these loops directly)."""
+    from hyperfuse.methods.classical.cnmf import _FastSolver, _Log
+
+    sc = make_scene(32, 31, 5, 6, 4, seed=3)
+    hsi, msi = sc.pair(dtype)
+    Yh, Ym = hsi[0].reshape(31, -1), msi[0].reshape(6, -1)
+    cfg = CNMFConfig(theta=float("-inf"))
+    s = _FastSolver(Yh, Ym, float(sum_to_one_delta(msi)), cfg, _Log(None), 1, 1)
+    g = torch.Generator().manual_seed(0)
+    E = Yh[:, torch.randperm(Yh.shape[1], generator=g)[:5]].clone()
+    Ah = torch.full((5, Yh.shape[1]), 0.2, dtype=dtype)
+    rtol = 1e-9 if dtype == torch.float64 else 1e-5
+
+    def direct(Y, E, A):
+        return float(((Y.double() - E.double() @ A.double()) ** 2).sum())
+
+    Ah = s.hs_abundances(E, Ah, 7, "a")
+    assert Ah.dtype == dtype and s.Jh == pytest.approx(direct(Yh, E, Ah), rel=rtol)
+    for e_first in (True, False):
+        E, Ah = s.hs_alternate(E, Ah, 7, "alt", e_first=e_first)
+        assert E.dtype == Ah.dtype == dtype
+        assert s.Jh == pytest.approx(direct(Yh, E, Ah), rel=rtol)
+    E = s.hs_endmembers(E, Ah, 7, "e")
+    assert E.dtype == dtype and s.Jh == pytest.approx(direct(Yh, E, Ah), rel=rtol)
+    Em = torch.as_tensor(sc.sensor.srf, dtype=dtype) @ E
+    A = upsample(Ah.reshape(1, 5, 8, 8), 4, "bilinear").reshape(5, -1)
+    Em, A = s.ms_alternate(Em, A, 7, "ms")
+    assert Em.dtype == A.dtype == dtype and s.Jm == pytest.approx(direct(Ym, Em, A), rel=rtol)
+
+
 def test_data_first_equals_gram_first():
     hsi, msi, phys, s = _tiny()
     term = DataTerm(msi.reshape(1, 4, -1), sum_to_one_delta(msi))

@@ -222,9 +222,6 @@ class _FastSolver:
     def _back(self, x: np.ndarray, like: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(x)).to(dtype=like.dtype, device=like.device)
 
-    def _hs_aug(self, Ah: torch.Tensor) -> float:
-        return self.d2 * float(((1.0 - Ah.to(torch.float64).sum(0)) ** 2).sum())
-
     def hs_abundances(self, E: torch.Tensor, Ah: torch.Tensor, n_it: int, name: str) -> torch.Tensor:
         """A_h-only updates with E fixed: hoisted ẼᵀỸ_h and ẼᵀẼ, Gram-first denominators whose
         product (ẼᵀẼ)A also gives the cost."""
