@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, SRFError
 from .._atomic import atomic_write_text
+from ..errors import InputError, SRFError
 from ..records import jsonable, peak_memory_mb, run_record, versions, write_json
 from ..types import RasterMeta
 

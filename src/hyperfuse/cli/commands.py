@@ -401,7 +401,6 @@ def estimate_srf_command(
 ) -> None:
     from ..physics.estimate import estimate_srf_nnls
     from ..physics.sensor import make_sensor
-
     from .main import _phase
 
     if not ratio:
@@ -440,7 +439,6 @@ def estimate_sensor_command(
 ) -> None:
     from ..physics.blind import estimate_sensor
     from ..physics.functional import phase_offset
-
     from .main import _phase
 
     if not ratio:

@@ -33,9 +33,9 @@ from typing import Any
 
 import numpy as np
 
+from .._atomic import atomic_outputs
 from ..errors import FormatError
 from ..types import RasterMeta
-from .._atomic import atomic_outputs
 from ._common import Layout, coerce_dtype, one_line
 
 __all__ = ["read", "write", "parse_header", "header_and_data_paths", "SUPPORTED_DTYPES"]

@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from .._atomic import atomic_outputs
 from ..errors import FormatError, require
 from ..types import RasterMeta
-from .._atomic import atomic_outputs
 from ._common import (
     WAVELENGTH_NAMES,
     Layout,

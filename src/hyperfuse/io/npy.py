@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from .._atomic import atomic_outputs
 from ..errors import FormatError
 from ..types import RasterMeta
-from .._atomic import atomic_outputs
 from ._common import Layout, apply_layout, meta_from_attrs, meta_to_attrs, one_line
 
 __all__ = ["read", "write", "sidecar_path"]

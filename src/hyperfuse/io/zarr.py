@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from .._atomic import atomic_outputs
 from ..errors import FormatError, require
 from ..types import RasterMeta
-from .._atomic import atomic_outputs
 from ._common import (
     Layout,
     apply_layout,

@@ -316,7 +316,7 @@ def test_resume_after_kill_matches_uninterrupted(tmp_path):
         np.save(tmp_path / f"m{n}.npy", X[0, :2].permute(1, 2, 0).numpy())
         hs.append(tmp_path / f"h{n}.npy")
         ms.append(tmp_path / f"m{n}.npy")
-    full = train_mossfuse(hs, ms, config=_tiny_config(steps=4), out_dir=tmp_path / "a", ratio=4,
+    train_mossfuse(hs, ms, config=_tiny_config(steps=4), out_dir=tmp_path / "a", ratio=4,
                           checkpoint_every=2)
     # a run killed during step 3 (last checkpoint at step 2), then resumed
     part = tmp_path / "b"

@@ -24,7 +24,14 @@ from ...types import SensorSpec
 from .checkpoint import load_weights, save_weights
 from .method import MossFuseConfig, net_config_record, network_from_record, set_geometry
 from .network import MossFuseNet, geometry_of
-from .training import ProgressFn, consistency_error, dihedral, dihedral_offset, make_optimizer, train_step
+from .training import (
+    ProgressFn,
+    consistency_error,
+    dihedral,
+    dihedral_offset,
+    make_optimizer,
+    train_step,
+)
 
 __all__ = ["train_mossfuse", "load_pairs"]
 
