@@ -14,6 +14,19 @@ __all__ = ["RasterMeta", "SensorSpec", "FusionResult", "Boundary"]
 Boundary = Literal["reflect", "circular", "replicate", "zeros"]
 
 
+def _fields_to_dict(obj: Any) -> dict[str, Any]:
+    """Dataclass fields as plain values: arrays to lists, tuples to lists."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        if isinstance(v, np.ndarray):
+            v = v.tolist()
+        elif isinstance(v, tuple):
+            v = list(v)
+        out[f.name] = v
+    return out
+
+
 def _array_or_none(value: Any) -> np.ndarray | None:
     return None if value is None else np.asarray(value, dtype=np.float64)
 
@@ -56,16 +69,8 @@ class RasterMeta:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable dictionary (arrays become lists)."""
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            if isinstance(v, np.ndarray):
-                v = v.tolist()
-            elif isinstance(v, tuple):
-                v = list(v)
-            out[f.name] = v
-        return out
+        """JSON-serialisable dictionary (arrays become nested lists)."""
+        return _fields_to_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RasterMeta:
@@ -136,15 +141,7 @@ class SensorSpec:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable dictionary (arrays become nested lists)."""
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            if isinstance(v, np.ndarray):
-                v = v.tolist()
-            elif isinstance(v, tuple):
-                v = list(v)
-            out[f.name] = v
-        return out
+        return _fields_to_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SensorSpec:

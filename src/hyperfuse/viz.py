@@ -14,7 +14,7 @@ import numpy as np
 from ._atomic import atomic_path
 from .errors import require
 
-__all__ = ["rgb_bands", "false_colour", "comparison_figure"]
+__all__ = ["rgb_bands", "false_colour", "comparison_figure", "endmember_figure", "save_figure"]
 
 
 def rgb_bands(wavelengths: np.ndarray | None, n_bands: int) -> list[int]:
@@ -64,6 +64,18 @@ def _pyplot() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def save_figure(fig: Any, path: str | Path, *, title: str = "", dpi: int = 90) -> Path:
+    """Give ``fig`` its title, write it as PNG atomically, close it and return the path."""
+    plt = _pyplot()
+    if title:
+        fig.suptitle(title)
+    out = Path(path)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
+    plt.close(fig)
+    return out
 
 
 def comparison_figure(
@@ -154,13 +166,7 @@ def comparison_figure(
         ax.set_xlabel("wavelength (nm)" if wavelengths is not None else "band")
         if k == 0:
             ax.legend(fontsize=7)
-    if title:
-        fig.suptitle(title)
-    out = Path(path)
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
-    plt.close(fig)
-    return out
+    return save_figure(fig, path, title=title)
 
 
 def endmember_figure(
@@ -182,10 +188,4 @@ def endmember_figure(
         axes[j + 1].set_title(f"abundance {j + 1}", fontsize=9)
         axes[j + 1].set_xticks([])
         axes[j + 1].set_yticks([])
-    if title:
-        fig.suptitle(title)
-    out = Path(path)
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
-    plt.close(fig)
-    return out
+    return save_figure(fig, path, title=title)
