@@ -19,8 +19,8 @@ from hyperfuse.methods.unrolled.nmf import (
     MultiplicativeUpdate,
     NMFState,
     Unrolled,
-    coupled_hs_abundance_parts,
     couple,
+    coupled_hs_abundance_parts,
     sum_to_one_delta,
 )
 from hyperfuse.physics.functional import upsample
