@@ -18,7 +18,7 @@ off, first k layers only). ``--speed`` times a 512 × 512 × 31, ×8 scene (per 
 inference) for SCALMU and the matched CNMF passes.
 
     python benchmarks/bench_scalmu.py [--weights PATH] [--ablations] [--speed] [--no-adapt]
-                                      [--threads 2] [--out results.json]
+                                      [--threads 2] [--adapt-budget S] [--out results.json]
 """
 
 from __future__ import annotations
@@ -135,7 +135,8 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                 ("scalmu", lambda: SCALMU(SCALMUConfig(weights=w, n_endmembers=p))),
             ]
             if args.adapt:
-                methods.append(("scalmu+adapt", lambda: SCALMU(SCALMUConfig(weights=w, n_endmembers=p, adapt=True))))
+                methods.append(("scalmu+adapt", lambda: SCALMU(SCALMUConfig(weights=w, n_endmembers=p, adapt=True,
+                                                                          adapt_budget_s=args.adapt_budget))))
             if args.ablations:
                 methods += [
                     ("abl:no-step", lambda: _ablate(SCALMU(SCALMUConfig(weights=w, n_endmembers=p)), use_step=False)),
@@ -220,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ratios", default="4,8")
     ap.add_argument("--synthetic", type=int, default=2, help="number of synthetic test scenes")
     ap.add_argument("--no-adapt", dest="adapt", action="store_false")
+    ap.add_argument("--adapt-budget", type=float, default=150.0, help="seconds per adaptation")
     ap.add_argument("--ablations", action="store_true")
     ap.add_argument("--extra-weights", action="append", default=[], metavar="NAME=PATH",
                     help="extra trained variants for the ablation table")
