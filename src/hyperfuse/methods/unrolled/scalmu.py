@@ -37,10 +37,12 @@ Examples
 from __future__ import annotations
 
 import math
+import os
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -64,6 +66,8 @@ __all__ = [
     "SCALMU",
     "ProgressFn",
     "scalmu_init",
+    "train_scalmu",
+    "SCALMUTrainConfig",
 ]
 
 ProgressFn = Callable[[str, int, int, float], None]
@@ -589,3 +593,27 @@ class SCALMU(FusionMethod):
         """JSON-serialisable config."""
         return asdict(cfg)
 
+
+
+def train_scalmu(
+    config: Any = None,
+    *,
+    out_dir: str | os.PathLike[str],
+    resume: bool = False,
+    progress: ProgressFn | None = None,
+) -> Path:
+    """Train SCALMU; see :func:`hyperfuse.methods.unrolled.scalmu_train.train_scalmu`.
+
+    ``config`` is a ``SCALMUTrainConfig``, a JSON/YAML path, or ``None`` (defaults).
+    """
+    from .scalmu_train import train_scalmu as _train
+
+    return _train(config, out_dir=out_dir, resume=resume, progress=progress)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SCALMUTrainConfig":
+        from .scalmu_train import SCALMUTrainConfig
+
+        return SCALMUTrainConfig
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
