@@ -5,7 +5,8 @@ scenes are then painted whose leaf spectra are randomly perturbed copies of the 
 *unmixed* LR pixels (E a_h for randomly chosen LR pixels, i.e. leaf abundances sampled
 from the scene's LR abundances), simulated with the scene's own sensor (SRF, PSF, ratio,
 phase), and a copy of the network is fine-tuned on them for a few hundred steps within a
-wall-time budget. No ground truth of the scene is used.
+wall-time budget. Two further scene-derived scenes are held out; the returned network is the
+best on them, the unadapted one included. No ground truth of the scene is used.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ def adapt_to_scene(
     *,
     progress: ProgressFn | None = None,
     seed: int = 0,
+    n_val: int = 2,
+    val_every: int = 10,
 ) -> tuple[SCALMUNet, dict[str, Any]]:
     """Fine-tune a copy of ``method.net`` on synthetic scenes built from the input scene.
 
@@ -62,13 +65,17 @@ def adapt_to_scene(
         ``progress("adapt", step, max_steps, loss)``.
     seed : int
         Randomness of the synthetic scenes.
+    n_val, val_every : int
+        Held-out scene-derived synthetic samples and the validation interval; the returned
+        network is the best on them (step 0 = the unadapted network included).
 
     Returns
     -------
     net : SCALMUNet
         The adapted copy (``method.net`` is unchanged).
     record : dict
-        ``steps``, ``loss_first``, ``loss_last``, ``size``.
+        ``steps``, ``loss_first``, ``loss_last``, ``size``, ``val_loss_before``,
+        ``val_loss_best``, ``best_step`` (0: adaptation rejected).
     """
     from ...data.synthetic import dead_leaves_scene
     from .scalmu_train import scalmu_loss
@@ -91,11 +98,8 @@ def adapt_to_scene(
     scale = max(float(pool.max()) / 0.9, 1e-12)
     pool = np.clip(pool / scale, 0.011, 0.94)
     wl = np.linspace(400.0, 2500.0, L)  # placeholder grid: the spectra are given
-    losses: list[float] = []
-    t0 = time.perf_counter()
-    step = 0
-    while step < cfg.adapt_steps and time.perf_counter() - t0 < cfg.adapt_budget_s:
-        g = np.random.default_rng([seed, step])
+    def sample(key: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, FusionPhysics, NMFState]:
+        g = np.random.default_rng([seed, key])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             scene = dead_leaves_scene(size, wl, n_endmembers=p_syn, spectra=pool, rng=g)
@@ -107,9 +111,28 @@ def adapt_to_scene(
         yh, ym = pair.hsi.clamp_min(0), pair.msi.clamp_min(0)
         with torch.no_grad():
             st = scalmu_init(yh, ym, ph, p_syn, hs_iters=cfg.init_hs_iters, ms_iters=cfg.init_ms_iters)
+        return pair.reference, yh, ym, ph, st
+
+    # Held-out scene-derived samples: keep the best state (the shipped one included), so
+    # adaptation never ends worse than the shipped model on the scene's own synthetic data.
+    val = [sample(10**6 + i) for i in range(n_val)]
+
+    def val_loss() -> float:
+        with torch.no_grad():
+            return float(np.mean([float(scalmu_loss(net(st, yh, ym, ph).reconstruct(), ref, 0.1)) for ref, yh, ym, ph, st in val]))
+
+    best = val_loss()
+    best_state = copy.deepcopy(net.state_dict())
+    best_step = 0
+    val0 = best
+    losses: list[float] = []
+    t0 = time.perf_counter()
+    step = 0
+    while step < cfg.adapt_steps and time.perf_counter() - t0 < cfg.adapt_budget_s:
+        ref, yh, ym, ph, st = sample(step)
         with torch.enable_grad():
             x = net(st, yh, ym, ph).reconstruct()
-            loss = scalmu_loss(x, pair.reference, 0.1)
+            loss = scalmu_loss(x, ref, 0.1)
             opt.zero_grad(set_to_none=True)
             if torch.isfinite(loss):
                 loss.backward()
@@ -120,6 +143,12 @@ def adapt_to_scene(
         step += 1
         if progress is not None:
             progress("adapt", step, cfg.adapt_steps, lv)
+        if step % val_every == 0:
+            v = val_loss()
+            if v < best:
+                best, best_step = v, step
+                best_state = copy.deepcopy(net.state_dict())
+    net.load_state_dict(best_state)
     net.eval()
     for p_ in net.parameters():
         p_.requires_grad_(False)
@@ -128,5 +157,8 @@ def adapt_to_scene(
         "size": size,
         "loss_first": losses[0] if losses else math.nan,
         "loss_last": float(np.mean(losses[-10:])) if losses else math.nan,
+        "val_loss_before": val0,
+        "val_loss_best": best,
+        "best_step": best_step,
     }
     return net, rec
