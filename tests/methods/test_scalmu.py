@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +12,13 @@ from hypothesis import strategies as st
 
 from hyperfuse.errors import WeightsError
 from hyperfuse.methods.registry import get_method, method_info
-from hyperfuse.methods.unrolled.nmf import MultiplicativeUpdate, NMFState, couple, lr_abundances, ms_endmembers
+from hyperfuse.methods.unrolled.nmf import (
+    MultiplicativeUpdate,
+    NMFState,
+    couple,
+    lr_abundances,
+    ms_endmembers,
+)
 from hyperfuse.methods.unrolled.scalmu import (
     SCALMU,
     SCALMUArch,
@@ -149,7 +153,7 @@ def test_adapt_runs_and_keeps_positivity() -> None:
     out = m.fuse(hsi, msi, spec)
     assert out.info["adapt"]["steps"] == 2 and calls.count("adapt") == 2
     assert (out.cube >= 0).all()
-    assert all(torch.equal(a, b) for a, b in zip(before, m.net.parameters()))  # original untouched
+    assert all(torch.equal(a, b) for a, b in zip(before, m.net.parameters(), strict=True))  # original untouched
 
 
 def test_weights_roundtrip_and_corruption(tmp_path: Path) -> None:

@@ -74,7 +74,7 @@ def random_gaussian_srf(rng: RNGLike, wavelengths: np.ndarray, *, n_bands: tuple
     widths = spacing * g.uniform(0.4, 1.6, size=l)
     flat = g.random() < 0.5
     rows = []
-    for c, w in zip(centres, widths):
+    for c, w in zip(centres, widths, strict=True):
         d = np.abs(wl - c) / (w / 2.0)
         row = np.exp(-(d**8) * np.log(2.0)) if flat else np.exp(-(d**2) * np.log(2.0))
         if row.sum() <= 1e-8:  # narrower than one band: nearest band

@@ -67,7 +67,6 @@ __all__ = [
     "ProgressFn",
     "scalmu_init",
     "train_scalmu",
-    "SCALMUTrainConfig",
 ]
 
 ProgressFn = Callable[[str, int, int, float], None]
@@ -612,6 +611,7 @@ def train_scalmu(
 
 
 def __getattr__(name: str) -> Any:
+    """Lazy ``SCALMUTrainConfig`` (defined in ``scalmu_train``, which imports this module)."""
     if name == "SCALMUTrainConfig":
         from .scalmu_train import SCALMUTrainConfig
 
