@@ -299,15 +299,63 @@ class UniRepLKBlock(nn.Module):
         self.gamma = nn.Parameter(torch.full((dim,), 1e-6))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if not (torch.is_grad_enabled() or self.training):
+            return self._forward_eval(z)
         d = self.norm(self.dwconv(z)) if self.large_kernel else z
         d = self.se(d)
         t = d.permute(0, 2, 3, 1)
-        if torch.is_grad_enabled():
-            t = self.pwconv2(self.grn(F.gelu(self.pwconv1(t))))
-        else:  # inference: GELU and GRN in place on the expanded (B, H, W, 4C) map
-            t = self.pwconv2(self.grn._forward_inplace(torch._C._nn.gelu_(self.pwconv1(t))))
+        t = self.pwconv2(self.grn(F.gelu(self.pwconv1(t))))
         d = self.bn(t.permute(0, 3, 1, 2))
         return z + self.gamma.view(1, -1, 1, 1) * d
+
+    def _forward_eval(self, z: torch.Tensor) -> torch.Tensor:
+        """Eval-mode forward without gradients, algebraically folded (same function).
+
+        The four dilated depthwise branches, their BNs and ``norm`` become one 7×7 depthwise
+        conv with bias; the SE scale is folded into ``pwconv1``'s columns; ``bn`` and the
+        layer scale γ into ``pwconv2``; GELU and GRN run in place on the (B, H, W, 4C) map.
+        """
+        C = z.shape[1]
+        if self.large_kernel:
+            w, b = _fold_reparam(self.dwconv)
+            s, c = _bn_affine(self.norm)
+            d = F.conv2d(z, w * s[:, None, None, None], b * s + c, padding=3, groups=C)
+        else:
+            d = z
+        se = torch.sigmoid(self.se.up(F.relu(self.se.down(d.mean(dim=(2, 3), keepdim=True)))))
+        s, c = _bn_affine(self.bn)
+        g = self.gamma
+        w2 = self.pwconv2.weight * (g * s)[:, None]
+        outs = []
+        for i in range(z.shape[0]):
+            t = d[i : i + 1].permute(0, 2, 3, 1)
+            t = F.linear(t, self.pwconv1.weight * se[i].view(1, C), self.pwconv1.bias)
+            t = self.grn._forward_inplace(torch._C._nn.gelu_(t))
+            outs.append(F.linear(t, w2, g * c).permute(0, 3, 1, 2).add_(z[i : i + 1]))
+        return outs[0] if len(outs) == 1 else torch.cat(outs)
+
+
+def _bn_affine(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eval-mode BN as y = s·x + c per channel."""
+    s = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    return s, bn.bias - bn.running_mean * s
+
+
+def _fold_reparam(m: _DilatedReparam) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eval-mode :class:`_DilatedReparam` as one 7×7 depthwise kernel (C, 1, 7, 7) and a bias."""
+    s, c = _bn_affine(m.origin_bn)
+    w = m.lk_origin.weight * s[:, None, None, None]
+    K = w.shape[-1]
+    w = w.clone()
+    for conv, bn in zip(m.convs, m.bns, strict=True):
+        sb, cb = _bn_affine(bn)
+        k, dil = conv.weight.shape[-1], conv.dilation
+        o = K // 2 - dil * (k // 2)
+        w[:, :, o : o + dil * (k - 1) + 1 : dil, o : o + dil * (k - 1) + 1 : dil] += (
+            conv.weight * sb[:, None, None, None]
+        )
+        c = c + cb
+    return w, c
 
 
 class SpatialGate(nn.Module):
