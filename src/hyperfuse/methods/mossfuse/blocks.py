@@ -239,10 +239,15 @@ class GRN(nn.Module):
     def _forward_inplace(self, x: torch.Tensor) -> torch.Tensor:
         """Inference GRN overwriting ``x`` (B, H, W, C contiguous); returns ``x``."""
         B, H, W, C = x.shape
-        P = H * W
-        n = 4096 if P % 4096 == 0 else P
-        # blockwise norms (more accurate and ~3× faster than one strided reduction)
-        g = torch.linalg.vector_norm(x.view(B, P // n, n, C), dim=2).square().sum(1).sqrt()
+        # sums of squares accumulated over 1024-pixel slabs (cache-resident accumulator;
+        # more accurate and much faster than one strided reduction over all pixels)
+        g = x.new_empty(B, C)
+        for b in range(B):
+            acc = x.new_zeros(1024, C)
+            for blk in x[b].reshape(H * W, C).split(1024):
+                acc[: blk.shape[0]].addcmul_(blk, blk)
+            g[b] = acc.sum(0)
+        g = g.sqrt()
         n = g / (g.mean(dim=-1, keepdim=True) + 1e-6)
         return x.mul_((self.gamma * n + 1)[:, None, None, :]).add_(self.beta)
 
