@@ -200,7 +200,10 @@ class GDFN(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         u1, u2 = self.dwconv(self.project_in(z)).chunk(2, dim=1)
         if not torch.is_grad_enabled():  # inference: no temporaries for GELU and the gate
-            return self.project_out(torch._C._nn.gelu_(u1).mul_(u2))
+            # the product goes straight into a dense buffer (no copy before project_out)
+            fmt = torch.channels_last if z.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+            g = torch.empty_like(u2, memory_format=fmt)
+            return self.project_out(torch.mul(torch._C._nn.gelu_(u1), u2, out=g))
         return self.project_out(F.gelu(u1) * u2)
 
 
