@@ -48,6 +48,21 @@ def test_threads_scheduler_matches_serial(tmp_path) -> None:  # type: ignore[no-
     np.testing.assert_allclose(np.load(out), ref2[0].permute(1, 2, 0).numpy(), atol=1e-6)
 
 
+@pytest.mark.filterwarnings(*DASK_WARNINGS, "ignore:SCALMU weights used outside")
+def test_scalmu_rounds_on_dask_match_serial(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from hyperfuse.methods import get_method
+    from hyperfuse.tiling.dask import fuse_tiled_dask
+
+    hsi, msi, s = _pair()
+    m = get_method("scalmu", n_endmembers=3)
+    ref = fuse_tiled(m, hsi, msi, s, tile=24, overlap=8)
+    got = fuse_tiled_dask(m, hsi, msi, s, tile=24, overlap=8, scheduler="threads", n_workers=2)
+    torch.testing.assert_close(got, ref, rtol=0, atol=1e-6)
+    out = fuse_tiled_dask(m, hsi, msi, s, tile=24, overlap=8, scheduler="sync", out=tmp_path / "o.npy")
+    assert is_complete(out)
+    np.testing.assert_allclose(np.load(out), ref[0].permute(1, 2, 0).numpy(), atol=1e-6)
+
+
 @pytest.mark.filterwarnings(*DASK_WARNINGS)
 def test_local_cluster_loopback(tmp_path) -> None:  # type: ignore[no-untyped-def]
     distributed = pytest.importorskip("distributed")

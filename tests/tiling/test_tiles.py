@@ -162,6 +162,64 @@ def test_resume_after_kill(tmp_path, monkeypatch, suffix: str) -> None:  # type:
     assert second == []
 
 
+def test_cnmf_sampled_ms_trajectory_close_to_untiled(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """l > 3 on a scene larger than the E_m pixel sample: tiles replay the sampled trajectory."""
+    import functools
+
+    from hyperfuse.tiling import globals as G
+
+    monkeypatch.setattr(G.CNMFGlobal, "__init__", functools.partialmethod(G.CNMFGlobal.__init__, sample_pixels=2**10))
+    x, hsi, msi, s = _scene(128, l=5, p=5, seed=5)
+    m = get_method("cnmf", n_endmembers=5, inner_iters=60)
+    full = float(psnr(m.fuse(hsi, msi, s).cube, x, data_range=1.0)[0])
+    state = G.adapter_for(m).fit_global(hsi, msi, FusionPhysics(s))
+    assert state.ms_trajectory is not None and len(state.ms_trajectory) > 1
+    tiled = float(psnr(fuse_tiled(m, hsi, msi, s, tile=64, overlap=24), x, data_range=1.0)[0])
+    assert abs(tiled - full) <= 0.1, (full, tiled)
+
+
+def test_scalmu_tiled_matches_untiled() -> None:
+    """Round-synchronised SCALMU: the tiles take the abundance steps, the scene the E steps."""
+    x, hsi, msi, s = _scene(128, l=3, p=5, seed=3)
+    m = get_method("scalmu")
+    full = m.fuse(hsi, msi, s).cube
+    tiled = fuse_tiled(m, hsi, msi, s, tile=48, overlap=16)
+    d = float(psnr(full, x, data_range=1.0)[0]) - float(psnr(tiled, x, data_range=1.0)[0])
+    assert abs(d) <= 0.1, d
+    # Only the blending of the halo differs from the untiled run.
+    assert float((tiled - full).abs().max()) < 0.05 * float(x.max())
+
+
+def test_scalmu_tiled_resume_mid_round(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    x, hsi, msi, s = _scene(64, l=3, p=4, seed=4)
+    m = get_method("scalmu")
+    out = tmp_path / "out.npy"
+    real = tiles_mod.TileJob.run_round
+    calls: list[tuple[str, int]] = []
+
+    def killing(self, tile, k):  # type: ignore[no-untyped-def]
+        if k == 2 and len([c for c in calls if c[1] == 2]) == 1:
+            raise KeyboardInterrupt("simulated kill")
+        if not self.round_done(tile, k):
+            calls.append((tile.key, k))
+        return real(self, tile, k)
+
+    monkeypatch.setattr(tiles_mod.TileJob, "run_round", killing)
+    with pytest.raises(KeyboardInterrupt):
+        fuse_tiled(m, hsi, msi, s, tile=32, overlap=12, out=out)
+    assert not out.exists() and not complete_marker(out).exists()
+    first = len(calls)
+    n_tiles = len(tile_grid((64, 64), 4, tile=32, overlap=12))
+    assert first == 2 * n_tiles + 1
+    calls.clear()
+    monkeypatch.setattr(tiles_mod.TileJob, "run_round", lambda self, tile, k: (
+        calls.append((tile.key, k)) if not self.round_done(tile, k) else None, real(self, tile, k))[1])
+    assert fuse_tiled(m, hsi, msi, s, tile=32, overlap=12, out=out) == out and is_complete(out)
+    assert len(calls) == 8 * n_tiles - first  # finished rounds are not recomputed
+    ref = fuse_tiled(m, hsi, msi, s, tile=32, overlap=12)
+    np.testing.assert_allclose(np.load(out), ref[0].permute(1, 2, 0).numpy(), atol=1e-6)
+
+
 def test_source_window_matches_tensor() -> None:
     a = np.arange(4 * 6 * 3, dtype=np.float32).reshape(4, 6, 3)
     src = as_source(a)

@@ -24,7 +24,16 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from .tiles import ProgressFn, Tile, TileJob, assemble, prepare
+from .tiles import (
+    ProgressFn,
+    Tile,
+    TileJob,
+    assemble,
+    blend_stored,
+    prepare,
+    round_scratch,
+    run_rounds,
+)
 
 __all__ = ["fuse_tiled_dask", "resolve_scheduler"]
 
@@ -84,6 +93,18 @@ def _run_tile(job: TileJob, tile: Tile, threads: int | None) -> Any:
             torch.set_num_threads(old)
 
 
+def _run_round(job: TileJob, tile: Tile, threads: int | None, k: int) -> str:
+    """Worker task: round k of one tile (round-based adapters; stored in the job's scratch)."""
+    old = torch.get_num_threads()
+    if threads is not None and threads != old:
+        torch.set_num_threads(threads)
+    try:
+        return job.run_round(tile, k)
+    finally:
+        if torch.get_num_threads() != old:
+            torch.set_num_threads(old)
+
+
 def fuse_tiled_dask(
     method: Any,
     hsi: Any,
@@ -134,30 +155,52 @@ def fuse_tiled_dask(
     kind, sched = resolve_scheduler(scheduler)
     if threads_per_task is None and kind == "local" and (n_workers or 1) > 1:
         threads_per_task = 1
-    results: list[Any] = []
-    if kind == "local":
-        job_d = dask.delayed(job, pure=True)
-        tasks = [dask.delayed(_run_tile, pure=False)(job_d, t, threads_per_task) for t in todo]
-        kw: dict[str, Any] = {"scheduler": sched}
-        if n_workers is not None:
-            kw["num_workers"] = n_workers
-        if tasks:
-            results = list(dask.compute(*tasks, **kw))
-        if progress is not None:
-            progress(total, total)
-    else:
+
+    def run_tasks(fn: Any, todo: list[Tile], *extra: Any) -> list[Any]:
+        """fn(job, tile, threads, *extra) for every tile, as Dask tasks; results in any order."""
+        nonlocal done
+        results: list[Any] = []
+        if kind == "local":
+            job_d = dask.delayed(job, pure=True)
+            tasks = [dask.delayed(fn, pure=False)(job_d, t, threads_per_task, *extra) for t in todo]
+            kw: dict[str, Any] = {"scheduler": sched}
+            if n_workers is not None:
+                kw["num_workers"] = n_workers
+            if tasks:
+                results = list(dask.compute(*tasks, **kw))
+            done += len(todo)
+            if progress is not None:
+                progress(done, total)
+            return results
         from distributed import as_completed
 
-        client = sched
-        job_f = client.scatter(job, broadcast=True)
-        futures = [client.submit(_run_tile, job_f, t, threads_per_task, pure=False, key=f"hyperfuse-{t.key}-{id(job)}") for t in todo]
+        job_f = sched.scatter(job, broadcast=True)  # re-sent each call: the state changes per round
+        futures = [sched.submit(fn, job_f, t, threads_per_task, *extra, pure=False,
+                                key=f"hyperfuse-{t.key}-{id(job)}-{'-'.join(map(str, extra))}") for t in todo]
         for fut in as_completed(futures):
             results.append(fut.result())
             done += 1
             if progress is not None:
                 progress(done, total)
-        if isinstance(scheduler, str):
-            client.close()
+        return results
+
+    try:
+        if job.n_rounds:
+            total = len(tiles) * job.n_rounds
+            done = 0
+            with round_scratch(job):
+
+                def run_round(k: int, todo: list[Tile]) -> None:
+                    nonlocal done
+                    done = k * len(tiles) + len(tiles) - len(todo)
+                    run_tasks(_run_round, todo, k)
+
+                run_rounds(job, run_round)
+                return assemble(job, out, meta=meta) if out is not None else blend_stored(job)
+        results = run_tasks(_run_tile, todo)
+    finally:
+        if kind == "client" and isinstance(scheduler, str):
+            sched.close()
     if out is not None:
         job.refine(job.hsi.full())
         return assemble(job, out, meta=meta)

@@ -18,6 +18,8 @@ Otherwise :func:`adapter_for` supplies one:
   with E fixed, reusing CNMF's own solver, and output X = E·A.
 - ``gsa`` → :class:`GSAGlobal`: band groups, regression weights α, injection gains and means
   from the whole LR scene; tiles only interpolate and inject detail.
+- ``scalmu`` → :class:`SCALMUGlobal`: p, δ, the scene means of the context maps and the HS
+  unmixing (VCA, E, A_h) on the full LR-HSI; tiles run the MS start and the K learned layers.
 - anything else → :class:`GenericAdapter` (no global state; ``method.fuse`` on every tile).
 """
 
@@ -38,6 +40,7 @@ __all__ = [
     "CNMFGlobal",
     "GSAGlobal",
     "GenericAdapter",
+    "SCALMUGlobal",
     "GlobalAdapter",
     "adapter_for",
     "msi_band_means",
@@ -148,7 +151,7 @@ class CNMFState:
     endmembers: torch.Tensor
     abundances_lr: torch.Tensor
     info: dict[str, Any]
-    ms_endmembers: torch.Tensor | None = None
+    ms_trajectory: list[torch.Tensor] | None = None
 
 
 class CNMFGlobal:
@@ -174,12 +177,13 @@ class CNMFGlobal:
     def _global_ms_endmembers(
         self, src: Any, E: torch.Tensor, Ah: torch.Tensor, phys: FusionPhysics, keep: list[int],
         offset: np.ndarray | None, delta: float, Yh: torch.Tensor, I_in: int,
-    ) -> torch.Tensor:
+    ) -> list[torch.Tensor]:
         """Step 5 (A-only, then alternating E_m / A) on a strided pixel sample of the whole MSI.
 
         With E_m fixed the A-updates are per pixel and the E_m-update only needs the sums
         Y_m Aᵀ and A Aᵀ, so a regular sample of ≈ ``sample_pixels`` HR pixels estimates the
-        scene-wide E_m; the tiles then solve A only.
+        scene-wide E_m of every alternation step; returns that trajectory, which the tiles
+        replay in their A-updates.
         """
         from ..methods.classical.cnmf import _FastSolver, _Log
         from ..physics.functional import upsample
@@ -212,8 +216,9 @@ class CNMFGlobal:
         solver = _FastSolver(Yh, Ym, delta, cfg, _Log(None), 1, cfg.num_threads)
         Em = torch.as_tensor(np.asarray(phys.spec.srf), dtype=dt) @ E
         A = solver.ms_abundances(Em, A, I_in, "sample_ms_abundances")
-        Em, _ = solver.ms_alternate(Em, A, I_in, "sample_ms_alternate")
-        return Em
+        trajectory: list[torch.Tensor] = []
+        solver.ms_alternate(Em, A, I_in, "sample_ms_alternate", trajectory=trajectory)
+        return trajectory
 
     def _dtype(self) -> torch.dtype:
         return torch.float64 if self.method.config.dtype == "float64" else torch.float32
@@ -271,12 +276,12 @@ class CNMFGlobal:
         E, Ah = solver.hs_alternate(E, Ah, I_in, "hs_alternate", e_first=True)
         info = {"p": p, "vd": vd, "delta": delta, "inner_iters": I_in, **sinfo,
                 "iterations": {lp.name: lp.iterations for lp in log.loops}}
-        Em = None
+        traj = None
         if l > 3 and self.ms_endmembers == "global":
-            Em = self._global_ms_endmembers(
+            traj = self._global_ms_endmembers(
                 src, E, Ah.reshape(p, h, w), phys, keep, offset, delta, Yh, I_in
             )
-        return CNMFState(phys, keep, offset, delta, E, Ah.reshape(p, h, w), info, Em)
+        return CNMFState(phys, keep, offset, delta, E, Ah.reshape(p, h, w), info, traj)
 
     def tile_state(self, state: CNMFState, lr: tuple[slice, slice]) -> CNMFState:
         """The state restricted to one tile's LR window (its initial abundances)."""
@@ -313,9 +318,9 @@ class CNMFGlobal:
         A = solver.ms_abundances(Em, A, I_in, "ms_abundances")
         if l > 3 and self.ms_endmembers == "local":
             Em, A = solver.ms_alternate(Em, A, I_in, "ms_alternate")
-        else:
-            if state.ms_endmembers is not None:  # scene-wide E_m (l > 3, "global")
-                Em = state.ms_endmembers
+        elif state.ms_trajectory is not None:  # l > 3, "global": the scene-wide step 5(b)
+            A = solver.ms_replay(state.ms_trajectory, A)
+        else:  # l <= 3 (E_m = R E throughout, as untiled) or "fixed"
             A = solver.ms_abundances(Em, A, I_in, "ms_alternate")
         return A.reshape(1, p, H, W).to(torch.float32)
 
@@ -352,6 +357,122 @@ class CNMFGlobal:
         """X = E A on a block of blended abundances (B, p, h, w) -> (B, L, h, w)."""
         E = state.endmembers.to(torch.float32)
         return torch.einsum("lp,bphw->blhw", E, partial.to(torch.float32))
+
+
+# ----------------------------------------------------------------------------- SCALMU
+@dataclass
+class SCALMUState:
+    """Scene-wide SCALMU quantities: sensor, kept bands, δ, context means, E and A_h."""
+
+    physics: FusionPhysics
+    keep: list[int]
+    delta: float
+    scene_means: tuple[float, float]
+    endmembers: torch.Tensor
+    abundances_lr: torch.Tensor
+    net: Any
+
+
+class SCALMUGlobal:
+    """SCALMU tiled in synchronised rounds: tiles update abundances, the scene updates E.
+
+    ``fit_global`` chooses p, δ (from the whole MSI's mean), the scene means of the context
+    maps, and runs VCA plus the HS unmixing of
+    :func:`~hyperfuse.methods.unrolled.scalmu.scalmu_init` on the full LR-HSI. Round k
+    (one per learned layer) runs the layer's abundance steps (A against the MSI, the
+    coupling, A_h against the HSI; all local in space) on every tile, carrying its A to the
+    next round; ``sync`` blends the tiles' A_h into the scene's and takes the layer's E step
+    on the whole LR-HSI, exactly as untiled SCALMU does. The output is E·A.
+    """
+
+    def __init__(self, method: FusionMethod) -> None:
+        self.method = method
+
+    def fit_global(self, hsi: torch.Tensor, msi: Any, physics: FusionPhysics | None) -> SCALMUState:
+        import copy
+
+        from ..errors import InputError, SRFError
+        from ..methods.classical.cnmf import CNMFConfig, _FastSolver, _Log
+        from ..methods.unrolled.scalmu import _choose_p, hs_unmixing
+        from .store import as_source
+
+        method: Any = self.method
+        cfg = method.config
+        src = as_source(msi)
+        if hsi.shape[0] != 1:
+            raise InputError("tiled SCALMU fuses one scene at a time (batch size 1)")
+        if physics is None or physics.spectral is None:
+            raise SRFError("SCALMU needs the SRF of the sensor; pass --srf NAME|FILE")
+        R = np.asarray(physics.spec.srf, dtype=np.float64)
+        keep = np.flatnonzero((R > 0).any(axis=1))
+        if keep.size == 0:
+            raise SRFError("no MSI band is covered by the HSI (all SRF rows are zero)")
+        phys = FusionPhysics(physics.spec.replace(srf=R[keep] / R[keep].sum(axis=1, keepdims=True)))
+        hsi = hsi.detach().float().clamp_min(0)
+        _, L, h, w = hsi.shape
+        method._check_family(L, phys.ratio)
+        mean_m = float(msi_band_means(src)[keep].mean())
+        delta = 2.0 * math.sqrt(mean_m / 0.7455) / keep.size**3  # sum_to_one_delta of the whole MSI
+        p = _choose_p(hsi, cfg)
+        Yh = hsi[0].reshape(L, h * w)
+        solver = _FastSolver(Yh, Yh, delta, CNMFConfig(eps=cfg.eps, theta=-math.inf), _Log(None), 1, None)
+        with torch.no_grad():
+            E, Ah = hs_unmixing(solver, Yh, p, cfg.init_hs_iters, cfg.vca_seed)
+        net = copy.deepcopy(method.net)
+        means = (mean_m, float(hsi.mean()))
+        for lay in net.layers:
+            lay.delta = delta
+            lay.scene_means = means
+            lay.chunk = 8
+        return SCALMUState(phys, keep.tolist(), delta, means, E, Ah.reshape(p, h, w), net)
+
+    def n_rounds(self, state: SCALMUState) -> int:
+        """One round per learned layer."""
+        return int(state.net.arch.n_layers)
+
+    def tile_state(self, state: SCALMUState, lr: tuple[slice, slice]) -> SCALMUState:
+        """The state restricted to one tile's LR window."""
+        return dataclasses.replace(state, abundances_lr=state.abundances_lr[:, lr[0], lr[1]])
+
+    def round_tile(
+        self, k: int, hsi_tile: torch.Tensor, msi_tile: torch.Tensor, carry: torch.Tensor | None,
+        state: SCALMUState,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Layer k's abundance steps on a tile: returns (A (1, p, H, W), A_h (1, p, h, w))."""
+        from ..methods.unrolled.nmf import NMFState, ms_endmembers
+
+        phys = state.physics
+        hsi_tile = hsi_tile.detach().float().clamp_min(0)
+        msi_tile = msi_tile.detach().float()[:, state.keep].clamp_min(0)
+        E = state.endmembers
+        p = E.shape[1]
+        _, l, H, W = msi_tile.shape
+        if carry is None:  # round 0 starts from the MS start of the initialisation
+            from ..methods.classical.cnmf import CNMFConfig, _FastSolver, _Log
+            from ..methods.unrolled.scalmu import ms_start
+
+            cfg = self.method.config
+            Yh = hsi_tile[0].reshape(hsi_tile.shape[1], -1)
+            solver = _FastSolver(Yh, msi_tile[0].reshape(l, H * W), state.delta,
+                                 CNMFConfig(eps=cfg.eps, theta=-math.inf), _Log(None), 1, None)
+            Rt = phys.spectral.srf.to(E.dtype)  # type: ignore[union-attr]
+            carry = ms_start(solver, Rt @ E, state.abundances_lr, phys.ratio, cfg.init_ms_iters).reshape(1, p, H, W)
+        nmf = NMFState(E[None], carry.to(E.dtype), state.abundances_lr[None], ms_endmembers(E[None], phys))
+        nmf = state.net.layer(k).update_abundances(nmf, hsi_tile, msi_tile, phys)
+        return nmf.abundances, nmf.abundances_lr  # type: ignore[return-value]
+
+    def sync(self, k: int, state: SCALMUState, hsi: torch.Tensor, lr_blended: torch.Tensor) -> SCALMUState:
+        """Layer k's E step on the whole LR-HSI with the blended A_h (the E step does not read A)."""
+        from ..methods.unrolled.nmf import NMFState
+
+        Ah = lr_blended.to(state.endmembers.dtype)
+        nmf = NMFState(state.endmembers[None], Ah, Ah, None)
+        nmf = state.net.layer(k).update_endmembers(nmf, hsi.detach().float().clamp_min(0), None, state.physics)
+        return dataclasses.replace(state, endmembers=nmf.endmembers[0], abundances_lr=Ah[0])
+
+    def finalize(self, partial: torch.Tensor, state: SCALMUState) -> torch.Tensor:
+        """X = E A on a block of blended abundances (B, p, h, w) -> (B, L, h, w)."""
+        return torch.einsum("lp,bphw->blhw", state.endmembers.float(), partial.float())
 
 
 # ----------------------------------------------------------------------------- GSA
@@ -480,4 +601,6 @@ def adapter_for(method: Any) -> GlobalAdapter:
         return CNMFGlobal(method)
     if name == "gsa":
         return GSAGlobal(method)
+    if name == "scalmu":
+        return SCALMUGlobal(method)
     return GenericAdapter(method)

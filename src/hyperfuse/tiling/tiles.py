@@ -18,9 +18,11 @@ is assembled chunk by chunk and a ``complete`` marker is written (see :mod:`.sto
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shutil
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -333,13 +335,26 @@ class TileJob:
         """True when the adapter refines its global state from the tiles' LR partials."""
         return all(hasattr(self.adapter, a) for a in ("lr_partial", "refine_global", "finalize"))
 
+    @property
+    def n_rounds(self) -> int:
+        """Synchronised rounds of a round-based adapter (``n_rounds``/``round_tile``/``sync``), else 0."""
+        f = getattr(self.adapter, "n_rounds", None)
+        return int(f(self.state)) if f is not None else 0
+
     def tile_path(self, tile: Tile) -> Path:
         assert self.scratch is not None
+        if self.n_rounds:
+            return self.round_path(tile, self.n_rounds - 1)
         return self.scratch / f"{tile.key}.npy"
 
     def lr_path(self, tile: Tile) -> Path:
         assert self.scratch is not None
         return self.scratch / f"{tile.key}.lr.npy"
+
+    def round_path(self, tile: Tile, k: int, *, lr: bool = False) -> Path:
+        """A tile's carry (or, with ``lr``, its LR partial) after round k."""
+        assert self.scratch is not None
+        return self.scratch / f"{tile.key}.r{k}{'.lr' if lr else ''}.npy"
 
     def lr_weights(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Blending weights on the LR grid (the HR grid divided by the ratio)."""
@@ -349,26 +364,65 @@ class TileJob:
             axis_weights(g.shape[1] // r, [s // r for s in g.cols], g.tile // r, g.overlap // r),
         )
 
-    def refine(self, hsi: torch.Tensor, lr_parts: dict[str, torch.Tensor] | None = None) -> None:
-        """Two-pass adapters: blend the tiles' LR partials and refine the global state."""
-        if not self.two_pass:
-            return
+    def _blend_lr(self, part_of: Callable[[Tile], torch.Tensor]) -> torch.Tensor:
         r = self.grid.ratio
         wy, wx = self.lr_weights()
         acc: torch.Tensor | None = None
         for t in self.grid.tiles:
-            part = lr_parts[t.key] if lr_parts is not None else torch.from_numpy(np.load(self.lr_path(t)))[None]
+            part = part_of(t)
             if acc is None:
                 B, P = part.shape[:2]
                 acc = torch.zeros((B, P, self.grid.shape[0] // r, self.grid.shape[1] // r))
             wgt = torch.from_numpy(np.outer(wy[t.i], wx[t.j]).astype(np.float32))
             ys, xs = t.lr(r)
             acc[:, :, ys, xs] += part * wgt
+        assert acc is not None
+        return acc
+
+    def refine(self, hsi: torch.Tensor, lr_parts: dict[str, torch.Tensor] | None = None) -> None:
+        """Two-pass adapters: blend the tiles' LR partials and refine the global state."""
+        if not self.two_pass:
+            return
+        acc = self._blend_lr(
+            lambda t: lr_parts[t.key] if lr_parts is not None else torch.from_numpy(np.load(self.lr_path(t)))[None]
+        )
         self.state = self.adapter.refine_global(self.state, hsi, acc)
+
+    def round_done(self, tile: Tile, k: int) -> bool:
+        """True when the tile's round k is stored (its LR partial is written last)."""
+        return self.round_path(tile, k, lr=True).is_file()
+
+    def run_round(self, tile: Tile, k: int) -> str:
+        """Round k of one tile from its round k-1 carry; stored atomically, skipped when done."""
+        from .store import atomic_save_npy
+
+        if not self.round_done(tile, k):
+            lr = tile.lr(self.grid.ratio)
+            carry = None if k == 0 else torch.from_numpy(np.load(self.round_path(tile, k - 1)))[None]
+            state = self.adapter.tile_state(self.state, lr) if hasattr(self.adapter, "tile_state") else self.state
+            with torch.no_grad():
+                carry, part = self.adapter.round_tile(
+                    k, self.hsi.window(*lr), self.msi.window(*tile.hr()), carry, state
+                )
+            atomic_save_npy(self.round_path(tile, k), carry[0].to(torch.float32).numpy())
+            atomic_save_npy(self.round_path(tile, k, lr=True), part[0].to(torch.float32).numpy())
+        return tile.key
+
+    def sync_round(self, k: int, hsi: torch.Tensor) -> None:
+        """After every tile's round k: blend the LR partials, update the global state, drop old carries."""
+        acc = self._blend_lr(lambda t: torch.from_numpy(np.load(self.round_path(t, k, lr=True)))[None])
+        with torch.no_grad():
+            self.state = self.adapter.sync(k, self.state, hsi, acc)
+        if k > 0:
+            for t in self.grid.tiles:
+                self.round_path(t, k - 1).unlink(missing_ok=True)
 
     def finalize(self, block: torch.Tensor) -> torch.Tensor:
         """Turn a blended block of partials into output (identity for one-pass adapters)."""
-        return self.adapter.finalize(block, self.state) if self.two_pass else block
+        if not (self.two_pass or self.n_rounds):
+            return block
+        with torch.no_grad():
+            return self.adapter.finalize(block, self.state)
 
     def done(self, tile: Tile) -> bool:
         """True when the tile's result is already stored."""
@@ -492,6 +546,48 @@ def assemble(job: TileJob, out: str | Path, *, meta: Any = None, keep_scratch: b
     return outp
 
 
+def run_rounds(job: TileJob, run_tiles: Callable[[int, list[Tile]], None]) -> None:
+    """Round-based adapters: every round runs the unfinished tiles, then the global sync.
+
+    ``run_tiles(k, todo)`` computes round k of the tiles in ``todo`` (serially, or as Dask
+    tasks). Finished rounds are skipped, so a killed job resumes where it stopped.
+    """
+    hsi = job.hsi.full()
+    for k in range(job.n_rounds):
+        todo = [t for t in job.grid.tiles if not job.round_done(t, k)]
+        if todo:
+            run_tiles(k, todo)
+        job.sync_round(k, hsi)
+
+
+def blend_stored(job: TileJob) -> torch.Tensor:
+    """Blend the stored tile results in memory and finalize them: (B, L, H, W)."""
+    H, W = job.grid.shape
+    wy, wx = job.grid.weights_1d(0), job.grid.weights_1d(1)
+    acc: torch.Tensor | None = None
+    for t in job.grid.tiles:
+        part = torch.from_numpy(np.load(job.tile_path(t)))[None]
+        if acc is None:
+            acc = torch.zeros((1, part.shape[1], H, W), dtype=torch.float32)
+        acc[:, :, t.y0 : t.y1, t.x0 : t.x1] += part * torch.from_numpy(np.outer(wy[t.i], wx[t.j]).astype(np.float32))
+    assert acc is not None
+    return job.finalize(acc)
+
+
+@contextlib.contextmanager
+def round_scratch(job: TileJob) -> Any:
+    """Round-based jobs keep carries on disk: a temporary folder when no output file is given."""
+    if job.scratch is not None or not job.n_rounds:
+        yield job
+        return
+    with tempfile.TemporaryDirectory(prefix="hyperfuse-rounds-") as tmp:
+        job.scratch = Path(tmp)
+        try:
+            yield job
+        finally:
+            job.scratch = None
+
+
 def fuse_tiled(
     method: Any,
     hsi: Any,
@@ -556,6 +652,21 @@ def fuse_tiled(
     job = prepare(method, hsi, msi, sensor, tile=tile, overlap=overlap, out=out, resume=resume)
     tiles = job.grid.tiles
     total = len(tiles)
+    if job.n_rounds:
+        total *= job.n_rounds
+        count = [0]
+
+        def serial(k: int, todo: list[Tile]) -> None:
+            count[0] = k * len(tiles) + len(tiles) - len(todo)
+            for t in todo:
+                job.run_round(t, k)
+                count[0] += 1
+                if progress is not None:
+                    progress(count[0], total)
+
+        with round_scratch(job):
+            run_rounds(job, serial)
+            return assemble(job, out, meta=meta) if out is not None else blend_stored(job)
     if out is None:
         B, L = job.hsi.shape[:2]
         H, W = job.grid.shape

@@ -356,10 +356,28 @@ class _FastSolver:
         lp.seconds = time.perf_counter() - t0
         return A
 
+    def ms_replay(self, trajectory: list[torch.Tensor], A: torch.Tensor) -> torch.Tensor:
+        """A-updates with E_m taking the values of a recorded ``ms_alternate`` trajectory in turn.
+
+        Tiled CNMF records the trajectory on a pixel sample of the whole scene and replays it
+        on every tile: the A-updates are per pixel, so a tile then follows step 5(b) as the
+        untiled run does, with the scene-wide E_m of each iteration.
+        """
+        with _threads(self.ms_threads):
+            for Em in trajectory:
+                Et = self._aug_E(Em)
+                num = Em.T @ self.Ym
+                num += self.d2
+                den = Et.T @ (Et @ A)
+                den.clamp_(min=self.eps)
+                A = A * num.div_(den)
+        return A
+
     def ms_alternate(
-        self, Em: torch.Tensor, A: torch.Tensor, n_it: int, name: str
+        self, Em: torch.Tensor, A: torch.Tensor, n_it: int, name: str,
+        trajectory: list[torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Alternate E_m then A. One product [Y_m; E_mA]·Aᵀ per iteration gives both the
+        """Alternate E_m then A (``trajectory``: append every accepted E_m). One product [Y_m; E_mA]·Aᵀ per iteration gives both the
         numerator Y_mAᵀ and the data-first denominator E_m(AAᵀ) = (E_mA)Aᵀ of the next E_m
         update (2·2l·p·N FLOPs instead of p(p+1)N for AAᵀ); E_mA is the P = ẼA that the
         direct-residual cost needs anyway."""
@@ -388,6 +406,8 @@ class _FastSolver:
                     lp.stopped = True
                     break
                 Em, A, prev = Em2, A2, J
+                if trajectory is not None:
+                    trajectory.append(Em2.clone())
                 ZA = Z[: 2 * l] @ A.T
                 aug = float(torch.linalg.vector_norm(Z[2 * l] - self.d, dtype=torch.float64) ** 2)
                 self.log.record(lp, J, J + aug)

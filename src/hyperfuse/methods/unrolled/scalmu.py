@@ -56,7 +56,14 @@ from ...types import FusionResult
 from ...unmix import vca, vd_hfc
 from ..base import FusionMethod
 from ..registry import register_method
-from .nmf import MultiplicativeUpdate, NMFState, lr_abundances, ms_endmembers
+from .nmf import (
+    MultiplicativeUpdate,
+    NMFState,
+    hs_term,
+    lr_abundances,
+    ms_endmembers,
+    sum_to_one_delta,
+)
 
 __all__ = [
     "SCALMUConfig",
@@ -224,6 +231,8 @@ class SCALMULayer(MultiplicativeUpdate):
         self.m = nn.Parameter(torch.zeros(()))  # m_k = s^tanh(m)
         self.c = nn.Parameter(torch.full((), -3.0))  # c_k = sigmoid(c)
         self.chunk: int | None = None  # endmembers per net call without gradients
+        # (mean MSI, mean HSI) of the whole scene; None: of the input (tiles pass the scene's).
+        self.scene_means: tuple[float, float] | None = None
 
     def neutralise(self) -> None:
         """Set every learned part to its neutral value (a plain CNMF pass)."""
@@ -268,11 +277,12 @@ class SCALMULayer(MultiplicativeUpdate):
         B, p, H, W = A.shape
         abar = A.mean(dim=1, keepdim=True)
         lum = msi.mean(dim=1, keepdim=True)
-        mu_m = _bmean(lum).clamp_min(1e-12)
+        means = self.scene_means
+        mu_m = _bmean(lum).clamp_min(1e-12) if means is None else max(means[0], 1e-12)
         res_m = (_flat(msi) - torch.bmm(Em, _flat(A))).pow(2).mean(dim=1).sqrt().reshape(B, 1, H, W)  # type: ignore[arg-type]
         res_h = (_flat(hsi) - torch.bmm(E, _flat(Ah))).pow(2).mean(dim=1).sqrt()  # type: ignore[arg-type]
         res_h = res_h.reshape(B, 1, *hsi.shape[-2:])
-        mu_h = _bmean(hsi.mean(dim=1, keepdim=True)).clamp_min(1e-12)
+        mu_h = _bmean(hsi.mean(dim=1, keepdim=True)).clamp_min(1e-12) if means is None else max(means[1], 1e-12)
         r = H // hsi.shape[-2]
         res_h = upsample(res_h, r, "bilinear") if r > 1 else res_h
         return torch.cat([abar, lum / mu_m - 1.0, 10.0 * res_m / mu_m, 10.0 * res_h / mu_h], dim=1)
@@ -280,6 +290,13 @@ class SCALMULayer(MultiplicativeUpdate):
     def forward(
         self, state: NMFState, hsi: torch.Tensor, msi: torch.Tensor, physics: Any
     ) -> NMFState:
+        state = self.update_abundances(state, hsi, msi, physics)
+        return self.update_endmembers(state, hsi, msi, physics)
+
+    def update_abundances(
+        self, state: NMFState, hsi: torch.Tensor, msi: torch.Tensor, physics: Any
+    ) -> NMFState:
+        """Steps 1-3a: A against the MSI, the coupling, A_h against the HSI (local in space)."""
         hs, ms = self.terms(hsi, msi)
         # 1. HR abundances against the MSI.
         A = state.abundances
@@ -314,6 +331,16 @@ class SCALMULayer(MultiplicativeUpdate):
         state = state.replace(
             abundances_lr=self._pow_step(x, num, den, self._exp(self.mu).to(x.dtype)).reshape(Ah.shape)
         )
+        return state
+
+    def update_endmembers(
+        self, state: NMFState, hsi: torch.Tensor, msi: torch.Tensor, physics: Any
+    ) -> NMFState:
+        """Step 3b: E against the HSI (needs the whole scene's A_h), then E_m = R E.
+
+        ``msi`` is only read for δ when ``self.delta`` is None.
+        """
+        hs = hs_term(hsi, sum_to_one_delta(msi) if self.delta is None else self.delta)
         num = self.numerator("E", state, hs)
         den = self.denominator("E", state, hs)
         E = self._pow_step(state.endmembers, num, den, self._exp(self.m).to(num.dtype))
@@ -406,7 +433,6 @@ def scalmu_init(
         With all four factors filled; A_h is the HS-unmixing result.
     """
     from ..classical.cnmf import CNMFConfig, _FastSolver, _Log
-    from .nmf import sum_to_one_delta
 
     B, L, h, w = hsi.shape
     l, H, W = msi.shape[1:]
@@ -421,20 +447,36 @@ def scalmu_init(
             Yh = hsi[b].reshape(L, h * w)
             Ym = msi[b].reshape(l, H * W)
             solver = _FastSolver(Yh, Ym, float(deltas[b]), cfg, _Log(None), 1, None)
-            idx = vca(Yh.double().cpu().numpy(), p, rng=vca_seed)
-            E = Yh[:, torch.as_tensor(idx, device=hsi.device)].clone().clamp_min(1e-6)
-            Ah = torch.full((p, h * w), 1.0 / p, dtype=dt, device=hsi.device)
-            if hs_iters > 0:
-                Ah = solver.hs_abundances(E, Ah, 3 * hs_iters, "hs_abundances")
-                E, Ah = solver.hs_alternate(E, Ah, hs_iters, "hs_alternate", e_first=True)
-            A = upsample(Ah.reshape(1, p, h, w), r, "bilinear").clamp_min(1e-8).reshape(p, H * W)
-            if ms_iters > 0:
-                A = solver.ms_abundances(Rt @ E, A, ms_iters, "ms_abundances")
+            E, Ah = hs_unmixing(solver, Yh, p, hs_iters, vca_seed)
+            A = ms_start(solver, Rt @ E, Ah.reshape(p, h, w), r, ms_iters)
             Es.append(E)
             As.append(A.reshape(p, H, W))
             Ahs.append(Ah.reshape(p, h, w))
     E = torch.stack(Es)
     return NMFState(E, torch.stack(As), torch.stack(Ahs), ms_endmembers(E, physics))
+
+
+def hs_unmixing(solver: Any, Yh: torch.Tensor, p: int, hs_iters: int, vca_seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """HS side of :func:`scalmu_init`: VCA, then 3·I abundance-only and I alternating steps.
+
+    Returns E (L, p) and A_h (p, n) for Y_h of shape (L, n); ``solver`` is CNMF's ``_FastSolver``.
+    """
+    idx = vca(Yh.double().cpu().numpy(), p, rng=vca_seed)
+    E = Yh[:, torch.as_tensor(idx, device=Yh.device)].clone().clamp_min(1e-6)
+    Ah = torch.full((p, Yh.shape[1]), 1.0 / p, dtype=Yh.dtype, device=Yh.device)
+    if hs_iters > 0:
+        Ah = solver.hs_abundances(E, Ah, 3 * hs_iters, "hs_abundances")
+        E, Ah = solver.hs_alternate(E, Ah, hs_iters, "hs_alternate", e_first=True)
+    return E, Ah
+
+
+def ms_start(solver: Any, Em: torch.Tensor, Ah: torch.Tensor, r: int, ms_iters: int) -> torch.Tensor:
+    """MS side of :func:`scalmu_init`: bilinear A_h (p, h, w) → (p, H·W), then MU steps with E_m."""
+    p, h, w = Ah.shape
+    A = upsample(Ah[None], r, "bilinear").clamp_min(1e-8).reshape(p, h * r * w * r)
+    if ms_iters > 0:
+        A = solver.ms_abundances(Em, A, ms_iters, "ms_abundances")
+    return A
 
 
 # ---------------------------------------------------------------------- method
