@@ -69,6 +69,34 @@ def generate(work: Path, size: int, bands: int, ratio: int, msi_bands: int, p: i
             "msi_bands": msi_bands, "p": p}
 
 
+def score(work: Path, out: Path, size: int, p: int, seed: int, strip: int = 256) -> dict:
+    """PSNR (data range 1) and max |error| of a zarr output against the generating E·A, strip by strip."""
+    import zarr
+
+    from hyperfuse.data.synthetic import dead_leaves_abundances
+
+    E = np.load(work / "endmembers.npy").astype(np.float64)
+    A, _ = dead_leaves_abundances((size, size), p, rng=seed)
+    cube = zarr.open_group(str(out), mode="r")["cube"]
+    se, n, worst = 0.0, 0, 0.0
+    for y in range(0, size, strip):
+        X = np.einsum("lp,phw->hwl", E, A[:, y : y + strip])
+        err = np.asarray(cube[y : y + strip], dtype=np.float64) - X
+        se += float((err**2).sum())
+        n += err.size
+        worst = max(worst, float(np.abs(err).max()))
+    return {"psnr_db": 10 * np.log10(1.0 / (se / n)), "max_abs_err": worst}
+
+
+def max_abs_diff(a: Path, b: Path, strip: int = 256) -> float:
+    """max |a − b| of two zarr outputs, strip by strip."""
+    import zarr
+
+    za, zb = zarr.open_group(str(a), mode="r")["cube"], zarr.open_group(str(b), mode="r")["cube"]
+    return max(float(np.abs(np.asarray(za[y : y + strip]) - np.asarray(zb[y : y + strip])).max())
+               for y in range(0, za.shape[0], strip))
+
+
 def run_one(args: argparse.Namespace) -> None:
     """Child process: one tiled fusion; prints a JSON line."""
     import torch
@@ -82,7 +110,7 @@ def run_one(args: argparse.Namespace) -> None:
     work = Path(args.work)
     spec = SensorSpec.from_dict(json.loads((work / "sensor.json").read_text()))
     kw = {"inner_iters": args.inner_iters} if args.method == "cnmf" else {}
-    if args.method == "cnmf" and args.p:
+    if args.method in ("cnmf", "scalmu") and args.p:
         kw["n_endmembers"] = args.p
     m = get_method(args.method, **kw)
     hsi = np.load(work / "hsi.npy", mmap_mode="r")
@@ -94,7 +122,7 @@ def run_one(args: argparse.Namespace) -> None:
         done.append(d)
         print(json.dumps({"progress": d, "total": total}), flush=True)
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     if args.run_workers <= 1:
         torch.set_num_threads(args.threads)
         fuse_tiled(m, hsi, msi, spec, tile=args.tile, overlap=args.overlap, out=out, progress=progress)
@@ -104,8 +132,9 @@ def run_one(args: argparse.Namespace) -> None:
                         progress=progress)
     wall = time.perf_counter() - t0
     H = hsi.shape[0] * spec.ratio
-    print(json.dumps({"result": {"wall_s": wall, "mpix_per_s": H * H / 1e6 / wall,
-                                 "peak_rss_mb": peak_memory_mb()}}), flush=True)
+    print(json.dumps({"result": {"wall_s": wall, "cpu_s": time.process_time() - c0,
+                                 "mpix_per_s": H * H / 1e6 / wall, "peak_rss_mb": peak_memory_mb(),
+                                 "load_avg_1min_end": os.getloadavg()[0]}}), flush=True)
 
 
 def _child(args: argparse.Namespace, method: str, workers: int, out: Path, kill_after: int | None = None) -> dict:
@@ -135,7 +164,7 @@ def main() -> None:
     ap.add_argument("--bands", type=int, default=128)
     ap.add_argument("--ratio", type=int, default=4)
     ap.add_argument("--msi-bands", type=int, default=8)
-    ap.add_argument("--p", type=int, default=8, help="endmembers of the scene (and CNMF's p; 0: CNMF's default)")
+    ap.add_argument("--p", type=int, default=8, help="endmembers of the scene (and CNMF's / SCALMU's p; 0: their default)")
     ap.add_argument("--methods", nargs="+", default=["cnmf", "scalmu"])
     ap.add_argument("--workers", nargs="+", type=int, default=[1, 2])
     ap.add_argument("--tile", type=int, default=512)
@@ -143,6 +172,9 @@ def main() -> None:
     ap.add_argument("--inner-iters", type=int, default=200)
     ap.add_argument("--threads", type=int, default=2, help="torch threads of the 1-worker run")
     ap.add_argument("--no-resume-test", action="store_true")
+    ap.add_argument("--resume-workers", type=int, default=1, help="workers of the kill-and-resume run")
+    ap.add_argument("--kill-after", type=int, default=2, help="kill the resume run after this many tiles")
+    ap.add_argument("--skip-generate", action="store_true", help="reuse the scene already in --work")
     ap.add_argument("--work", type=Path, default=None, help="work folder (default: a temporary one, removed)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=None)
@@ -160,7 +192,10 @@ def main() -> None:
     report: dict = {"config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
                                if not k.startswith("run") and k not in ("child", "method")}}
     try:
-        report["scene"] = generate(args.work, args.size, args.bands, args.ratio, args.msi_bands, args.p, args.seed)
+        if args.skip_generate and (args.work / "sensor.json").is_file():
+            report["scene"] = {"reused": str(args.work)}
+        else:
+            report["scene"] = generate(args.work, args.size, args.bands, args.ratio, args.msi_bands, args.p, args.seed)
         print(json.dumps(report["scene"]), flush=True)
         runs = []
         for method in args.methods:
@@ -174,24 +209,25 @@ def main() -> None:
                 out = args.work / f"{method}-w{w}.zarr"
                 try:
                     res = {"method": method, "workers": w, **_child(args, method, w, out)}
+                    res.update(score(args.work, out, args.size, args.p, args.seed))
                 except RuntimeError as exc:
                     res = {"method": method, "workers": w, "status": "failed", "error": str(exc)}
                     failed = True
                 print(json.dumps(res), flush=True)
                 runs.append(res)
             if not args.no_resume_test and not failed:
-                ref = args.work / f"{method}-w1.zarr"
+                rw = args.resume_workers
+                ref = next((args.work / f"{method}-w{w}.zarr" for w in args.workers
+                            if (args.work / f"{method}-w{w}.zarr").exists()), None)
                 out = args.work / f"{method}-resume.zarr"
-                k = _child(args, method, 1, out, kill_after=2)
+                k = _child(args, method, rw, out, kill_after=args.kill_after)
                 t0 = time.perf_counter()
-                res = _child(args, method, 1, out)
-                from hyperfuse.io import read
-
-                a, _ = read(ref)
-                b, _ = read(out)
-                diff = float(np.max(np.abs(np.asarray(a) - np.asarray(b)))) if ref.exists() else None
-                entry = {"method": method, "resume": True, **k, "resumed_wall_s": time.perf_counter() - t0,
-                         "max_abs_diff_vs_uninterrupted": diff, **res}
+                res = _child(args, method, rw, out)
+                diff = max_abs_diff(ref, out) if ref is not None else None
+                entry = {"method": method, "resume": True, "workers": rw, **k,
+                         "resumed_wall_s": time.perf_counter() - t0,
+                         "max_abs_diff_vs_uninterrupted": diff, **res,
+                         **score(args.work, out, args.size, args.p, args.seed)}
                 print(json.dumps(entry), flush=True)
                 runs.append(entry)
         report["runs"] = runs
