@@ -206,3 +206,24 @@ def test_evaluate_shape_mismatch(capsys, pair, tmp_path):
 def test_unknown_method(capsys, pair, tmp_path):
     code, _, err = run(capsys, *fuse_args(pair, tmp_path / "o.npy", **{"--method": "magic"}))
     assert_clean_failure(code, err, "magic")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["fuse", "--hsi", "h.npy", "--msi", "m.npy"], "missing option '--out'"),
+        (["fuse", "--hsi", "h.npy", "--msi", "m.npy", "--out", "o.npy", "--bogus", "1"], "no such option"),
+        (["fuse", "--hsi", "h.npy", "--msi", "m.npy", "--out", "o.npy", "--tile", "abc"], "invalid value for '--tile'"),
+        (["nosuchcmd"], "no such command"),
+    ],
+)
+def test_usage_errors_are_one_line(capsys, tmp_path, args, fragment):  # type: ignore[no-untyped-def]
+    """Missing/unknown options and unparsable values: one line with a --help hint, exit 2."""
+    code, _, err = run(capsys, *args)
+    assert_clean_failure(code, err, fragment, "--help")
+    assert not (tmp_path / "o.npy").exists()
+
+
+def test_bare_command_prints_help(capsys):  # type: ignore[no-untyped-def]
+    code, out, err = run(capsys)
+    assert code == 0 and "Usage: hyperfuse" in out and "Traceback" not in err

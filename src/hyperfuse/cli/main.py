@@ -418,6 +418,25 @@ def synth(
     synth_command(**kwargs)
 
 
+def _click_exception_modules() -> tuple[object, ...]:
+    """click's exception modules: typer ≥ 0.2x raises from its vendored copy, not from ``click``."""
+    mods: list[object] = [click.exceptions]
+    try:
+        from typer._click import exceptions as vendored  # type: ignore[import-not-found]
+    except ImportError:  # pragma: no cover - typer without a vendored click
+        return tuple(mods)
+    if vendored is not click.exceptions:
+        mods.append(vendored)
+    return tuple(mods)
+
+
+_CLICK = _click_exception_modules()
+_USAGE_ERRORS = tuple(m.UsageError for m in _CLICK)  # type: ignore[attr-defined]
+_CLICK_ERRORS = tuple(m.ClickException for m in _CLICK)  # type: ignore[attr-defined]
+_EXITS = (click.exceptions.Exit, typer.Exit)
+_ABORTS = (click.exceptions.Abort, typer.Abort)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI in-process and return the exit code (0 ok, 2 bad input)."""
     from ._common import err_console, user_warnings_to_console
@@ -429,12 +448,20 @@ def main(argv: list[str] | None = None) -> int:
     except HyperfuseError as exc:
         err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         return 2
-    except click.exceptions.Exit as exc:
+    except _EXITS as exc:
         return int(exc.exit_code)
-    except click.ClickException as exc:
+    except _USAGE_ERRORS as exc:  # missing/unknown option, bad value: one line, exit 2
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `hyperfuse` / `hyperfuse train`
+            typer.echo(exc.format_message())
+            return 0
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else " (see 'hyperfuse --help')"
+        err_console.print(f"[red]error:[/red] {exc.format_message()}{hint}", highlight=False, soft_wrap=True)
+        return 2
+    except _CLICK_ERRORS as exc:
         exc.show()
         return int(exc.exit_code)
-    except click.exceptions.Abort:
+    except _ABORTS:
         err_console.print("aborted")
         return 130
     except KeyboardInterrupt:
