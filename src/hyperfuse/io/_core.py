@@ -17,6 +17,7 @@ __all__ = ["read", "write", "merge_meta", "format_of", "SUFFIXES"]
 #: File suffix -> (module name, human-readable format name).
 SUFFIXES: dict[str, tuple[str, str]] = {
     ".npy": ("npy", ".npy"),
+    ".npz": ("npz", ".npz"),
     ".mat": ("matlab", "MAT-file"),
     ".tif": ("geotiff", "GeoTIFF"),
     ".tiff": ("geotiff", "GeoTIFF"),
@@ -72,8 +73,8 @@ def read(
     Parameters
     ----------
     path : str or Path
-        ``.npy``, ``.mat``, ``.tif``/``.tiff``, ``.hdr``/``.img`` (ENVI),
-        ``.h5``/``.hdf5`` or ``.zarr``.
+        ``.npy``, ``.npz`` (read-only; ``hyperfuse synth`` scenes), ``.mat``,
+        ``.tif``/``.tiff``, ``.hdr``/``.img`` (ENVI), ``.h5``/``.hdf5`` or ``.zarr``.
     key : str, optional
         Variable / dataset / array name for ``.mat``, HDF5 and zarr. Without it the
         only 2-D/3-D numeric array is used (HDF5/zarr first try ``"cube"``).
