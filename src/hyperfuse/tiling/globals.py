@@ -401,6 +401,9 @@ class SCALMUGlobal:
         src = as_source(msi)
         if hsi.shape[0] != 1:
             raise InputError("tiled SCALMU fuses one scene at a time (batch size 1)")
+        if cfg.adapt:
+            raise InputError("SCALMU --adapt fine-tunes on the whole HR pair and cannot run tiled; "
+                             "drop --adapt or --tile")
         if physics is None or physics.spectral is None:
             raise SRFError("SCALMU needs the SRF of the sensor; pass --srf NAME|FILE")
         R = np.asarray(physics.spec.srf, dtype=np.float64)
