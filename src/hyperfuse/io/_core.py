@@ -44,7 +44,7 @@ def format_of(path: str | Path) -> tuple[str, str]:
     >>> format_of("scene.xyz")
     Traceback (most recent call last):
     ...
-    hyperfuse.errors.FormatError: scene.xyz: unknown file format '.xyz'; use one of .npy, .mat, .tif, .tiff, .hdr, .img, .h5, .hdf5, .zarr
+    hyperfuse.errors.FormatError: scene.xyz: unknown file format '.xyz'; use one of .npy, .npz, .mat, .tif, .tiff, .hdr, .img, .h5, .hdf5, .zarr
     """
     p = Path(path)
     suffix = p.suffix.lower()
