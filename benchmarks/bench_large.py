@@ -158,6 +158,15 @@ def _child(args: argparse.Namespace, method: str, workers: int, out: Path, kill_
     return res
 
 
+def _remove_output(out: Path) -> None:
+    """Delete an output, its completion marker and its tile scratch folder."""
+    from hyperfuse.tiling import complete_marker, scratch_dir
+
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.rmtree(scratch_dir(out), ignore_errors=True)
+    complete_marker(out).unlink(missing_ok=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=2048)
@@ -207,6 +216,7 @@ def main() -> None:
             failed = False
             for w in args.workers:
                 out = args.work / f"{method}-w{w}.zarr"
+                _remove_output(out)  # a timed run starts from nothing (no resume of an earlier run)
                 try:
                     res = {"method": method, "workers": w, **_child(args, method, w, out)}
                     res.update(score(args.work, out, args.size, args.p, args.seed))
@@ -220,6 +230,7 @@ def main() -> None:
                 ref = next((args.work / f"{method}-w{w}.zarr" for w in args.workers
                             if (args.work / f"{method}-w{w}.zarr").exists()), None)
                 out = args.work / f"{method}-resume.zarr"
+                _remove_output(out)
                 k = _child(args, method, rw, out, kill_after=args.kill_after)
                 t0 = time.perf_counter()
                 res = _child(args, method, rw, out)

@@ -16,7 +16,8 @@ Dask is imported lazily (the ``dask`` extra); ``distributed`` only for cluster s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,19 @@ def _run_tile(job: TileJob, tile: Tile, threads: int | None) -> Any:
             torch.set_num_threads(old)
 
 
+@contextlib.contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """Set torch's (process-wide) thread count for a block; ``None`` leaves it alone."""
+    old = torch.get_num_threads()
+    if n is not None and n != old:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != old:
+            torch.set_num_threads(old)
+
+
 def _run_round(job: TileJob, tile: Tile, threads: int | None, k: int) -> str:
     """Worker task: round k of one tile (round-based adapters; stored in the job's scratch)."""
     old = torch.get_num_threads()
@@ -117,6 +131,7 @@ def fuse_tiled_dask(
     scheduler: Any = "threads",
     n_workers: int | None = None,
     threads_per_task: int | None = None,
+    driver_threads: int | None = None,
     progress: ProgressFn | None = None,
     resume: bool = True,
     meta: Any = None,
@@ -135,6 +150,10 @@ def fuse_tiled_dask(
         Workers of the local ``threads`` / ``processes`` schedulers.
     threads_per_task : int, optional
         Torch threads inside a task (default: 1 when several local workers share the cores).
+    driver_threads : int, optional
+        Torch threads of this process outside the tasks: the global stage, the refinement or
+        round synchronisation and the assembly (default: ``n_workers`` with a local scheduler,
+        whose workers are idle then; otherwise unchanged).
 
     Returns
     -------
@@ -145,66 +164,72 @@ def fuse_tiled_dask(
 
     if out is not None and resume and is_complete(Path(out).expanduser()):
         return Path(out).expanduser()
-    job = prepare(method, hsi, msi, sensor, tile=tile, overlap=overlap, out=out, resume=resume)
-    tiles = job.grid.tiles
-    todo = [t for t in tiles if not job.done(t)]
-    total = len(tiles)
-    done = total - len(todo)
-    if progress is not None and done:
-        progress(done, total)
-    kind, sched = resolve_scheduler(scheduler)
-    if threads_per_task is None and kind == "local" and (n_workers or 1) > 1:
-        threads_per_task = 1
+    if driver_threads is None and (n_workers or 1) > 1 and (
+        scheduler is None or (isinstance(scheduler, str) and scheduler in LOCAL_SCHEDULERS)
+    ):
+        driver_threads = n_workers  # the local workers are idle during the global stage
+    with _torch_threads(driver_threads):
+        job = prepare(method, hsi, msi, sensor, tile=tile, overlap=overlap, out=out, resume=resume)
+        tiles = job.grid.tiles
+        todo = [t for t in tiles if not job.done(t)]
+        total = len(tiles)
+        done = total - len(todo)
+        if progress is not None and done:
+            progress(done, total)
+        kind, sched = resolve_scheduler(scheduler)
+        if threads_per_task is None and kind == "local" and (n_workers or 1) > 1:
+            threads_per_task = 1
 
-    def run_tasks(fn: Any, todo: list[Tile], *extra: Any) -> list[Any]:
-        """fn(job, tile, threads, *extra) for every tile, as Dask tasks; results in any order."""
-        nonlocal done
-        results: list[Any] = []
-        if kind == "local":
-            job_d = dask.delayed(job, pure=True)
-            tasks = [dask.delayed(fn, pure=False)(job_d, t, threads_per_task, *extra) for t in todo]
-            kw: dict[str, Any] = {"scheduler": sched}
-            if n_workers is not None:
-                kw["num_workers"] = n_workers
-            if tasks:
-                results = list(dask.compute(*tasks, **kw))
-            done += len(todo)
-            if progress is not None:
-                progress(done, total)
+        def run_tasks(fn: Any, todo: list[Tile], *extra: Any) -> list[Any]:
+            """fn(job, tile, threads, *extra) for every tile, as Dask tasks; results in any order."""
+            nonlocal done
+            results: list[Any] = []
+            if kind == "local":
+                job_d = dask.delayed(job, pure=True)
+                tasks = [dask.delayed(fn, pure=False)(job_d, t, threads_per_task, *extra) for t in todo]
+                kw: dict[str, Any] = {"scheduler": sched}
+                if n_workers is not None:
+                    kw["num_workers"] = n_workers
+                if tasks:
+                    with _torch_threads(threads_per_task):  # process-wide: set once, not per task
+                        results = list(dask.compute(*tasks, **kw))
+                done += len(todo)
+                if progress is not None:
+                    progress(done, total)
+                return results
+            from distributed import as_completed
+
+            job_f = sched.scatter(job, broadcast=True)  # re-sent each call: the state changes per round
+            futures = [sched.submit(fn, job_f, t, threads_per_task, *extra, pure=False,
+                                    key=f"hyperfuse-{t.key}-{id(job)}-{'-'.join(map(str, extra))}") for t in todo]
+            for fut in as_completed(futures):
+                results.append(fut.result())
+                done += 1
+                if progress is not None:
+                    progress(done, total)
             return results
-        from distributed import as_completed
 
-        job_f = sched.scatter(job, broadcast=True)  # re-sent each call: the state changes per round
-        futures = [sched.submit(fn, job_f, t, threads_per_task, *extra, pure=False,
-                                key=f"hyperfuse-{t.key}-{id(job)}-{'-'.join(map(str, extra))}") for t in todo]
-        for fut in as_completed(futures):
-            results.append(fut.result())
-            done += 1
-            if progress is not None:
-                progress(done, total)
-        return results
+        try:
+            if job.n_rounds:
+                total = len(tiles) * job.n_rounds
+                done = 0
+                with round_scratch(job):
 
-    try:
-        if job.n_rounds:
-            total = len(tiles) * job.n_rounds
-            done = 0
-            with round_scratch(job):
+                    def run_round(k: int, todo: list[Tile]) -> None:
+                        nonlocal done
+                        done = k * len(tiles) + len(tiles) - len(todo)
+                        run_tasks(_run_round, todo, k)
 
-                def run_round(k: int, todo: list[Tile]) -> None:
-                    nonlocal done
-                    done = k * len(tiles) + len(tiles) - len(todo)
-                    run_tasks(_run_round, todo, k)
-
-                run_rounds(job, run_round)
-                return assemble(job, out, meta=meta) if out is not None else blend_stored(job)
-        results = run_tasks(_run_tile, todo)
-    finally:
-        if kind == "client" and isinstance(scheduler, str):
-            sched.close()
-    if out is not None:
-        job.refine(job.hsi.full())
-        return assemble(job, out, meta=meta)
-    return _blend_in_memory(job, results)
+                    run_rounds(job, run_round)
+                    return assemble(job, out, meta=meta) if out is not None else blend_stored(job)
+            results = run_tasks(_run_tile, todo)
+        finally:
+            if kind == "client" and isinstance(scheduler, str):
+                sched.close()
+        if out is not None:
+            job.refine(job.hsi.full())
+            return assemble(job, out, meta=meta)
+        return _blend_in_memory(job, results)
 
 
 def _blend_in_memory(job: TileJob, results: Sequence[Any]) -> torch.Tensor:
