@@ -36,16 +36,13 @@ def generate(work: Path, size: int, bands: int, ratio: int, msi_bands: int, p: i
     from hyperfuse.data.spectra import builtin_spectra
     from hyperfuse.data.synthetic import dead_leaves_abundances
     from hyperfuse.physics.sensor import FusionPhysics, make_sensor
+    from hyperfuse.physics.srf import box_srf
 
     t0 = time.perf_counter()
     wl = np.linspace(400, 2400, bands)
     A, _ = dead_leaves_abundances((size, size), p, rng=seed)
     E = builtin_spectra(wl, p, rng=seed + 1).astype(np.float32)
-    srf = np.zeros((msi_bands, bands))
-    edges = np.linspace(0, bands, msi_bands + 1).astype(int)
-    for k in range(msi_bands):
-        srf[k, edges[k] : edges[k + 1]] = 1.0 / (edges[k + 1] - edges[k])
-    spec = make_sensor(ratio, srf=srf)
+    spec = make_sensor(ratio, srf=box_srf(bands, msi_bands))
     ph = FusionPhysics(spec)
     h = size // ratio
     hsi = np.lib.format.open_memmap(work / "hsi.npy", "w+", np.float32, (h, h, bands))

@@ -27,14 +27,11 @@ SCENES = [(3, 6, 1), (4, 8, 2), (8, 8, 3)]  # (MSI bands, endmembers, seed)
 def scene(size: int, l: int, p: int, seed: int):  # type: ignore[no-untyped-def]
     from hyperfuse.data.synthetic import dead_leaves_scene
     from hyperfuse.physics.sensor import FusionPhysics, make_sensor
+    from hyperfuse.physics.srf import box_srf
 
     sc = dead_leaves_scene((size, size), np.linspace(400, 1000, 31), n_endmembers=p, rng=seed)
     x = torch.from_numpy(sc.cube)[None]
-    srf = np.zeros((l, 31))
-    edges = np.linspace(0, 31, l + 1).astype(int)
-    for k in range(l):
-        srf[k, edges[k] : edges[k + 1]] = 1.0 / (edges[k + 1] - edges[k])
-    s = make_sensor(4, srf=srf)
+    s = make_sensor(4, srf=box_srf(31, l))
     ph = FusionPhysics(s)
     return x, ph.spatial(x), ph.spectral(x), s
 

@@ -64,6 +64,20 @@ def test_scalmu_rounds_on_dask_match_serial(tmp_path) -> None:  # type: ignore[n
 
 
 @pytest.mark.filterwarnings(*DASK_WARNINGS)
+def test_threads_scheduler_reports_every_tile() -> None:
+    """Progress comes per finished tile (a kill between tiles then loses at most the running ones)."""
+    from hyperfuse.tiling import tile_grid
+    from hyperfuse.tiling.dask import fuse_tiled_dask
+
+    hsi, msi, s = _pair()
+    seen: list[tuple[int, int]] = []
+    fuse_tiled_dask("gsa", hsi, msi, s, tile=24, overlap=8, scheduler="threads", n_workers=2,
+                    progress=lambda d, t: seen.append((d, t)))
+    n = len(tile_grid((48, 48), 4, tile=24, overlap=8))
+    assert [d for d, _ in seen] == list(range(1, n + 1)) and {t for _, t in seen} == {n}
+
+
+@pytest.mark.filterwarnings(*DASK_WARNINGS)
 def test_local_cluster_loopback(tmp_path) -> None:  # type: ignore[no-untyped-def]
     distributed = pytest.importorskip("distributed")
     from hyperfuse.tiling.dask import fuse_tiled_dask

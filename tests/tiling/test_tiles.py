@@ -12,6 +12,7 @@ from hyperfuse.data.synthetic import dead_leaves_scene
 from hyperfuse.methods import get_method
 from hyperfuse.metrics import psnr
 from hyperfuse.physics.sensor import FusionPhysics, make_sensor
+from hyperfuse.physics.srf import box_srf
 from hyperfuse.tiling import (
     blend_weights,
     complete_marker,
@@ -27,11 +28,7 @@ from hyperfuse.tiling.store import as_source
 def _scene(size: int = 128, l: int = 3, p: int = 4, seed: int = 0):  # type: ignore[no-untyped-def]
     sc = dead_leaves_scene((size, size), np.linspace(400, 1000, 31), n_endmembers=p, rng=seed)
     x = torch.from_numpy(sc.cube)[None]
-    srf = np.zeros((l, 31))
-    edges = np.linspace(0, 31, l + 1).astype(int)
-    for k in range(l):
-        srf[k, edges[k] : edges[k + 1]] = 1.0 / (edges[k + 1] - edges[k])
-    s = make_sensor(4, srf=srf)
+    s = make_sensor(4, srf=box_srf(31, l))
     ph = FusionPhysics(s)
     return x, ph.spatial(x), ph.spectral(x), s
 

@@ -37,6 +37,7 @@ from hyperfuse.errors import SRFError, require
 
 __all__ = [
     "SRFResult",
+    "box_srf",
     "resample_srf",
     "get_srf",
     "list_srfs",
@@ -150,6 +151,26 @@ class SRFResult:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def box_srf(n_hsi_bands: int, n_msi_bands: int) -> np.ndarray:
+    """Flat SRF: MSI band k averages the k-th of ``n_msi_bands`` contiguous, near-equal runs of HSI bands.
+
+    A synthetic sensor for tests and benchmarks (rows sum to 1).
+
+    Examples
+    --------
+    >>> box_srf(5, 2)
+    array([[0.5       , 0.5       , 0.        , 0.        , 0.        ],
+           [0.        , 0.        , 0.33333333, 0.33333333, 0.33333333]])
+    """
+    if not 1 <= n_msi_bands <= n_hsi_bands:
+        raise SRFError(f"box_srf needs 1 <= MSI bands ({n_msi_bands}) <= HSI bands ({n_hsi_bands})")
+    srf = np.zeros((n_msi_bands, n_hsi_bands))
+    edges = np.linspace(0, n_hsi_bands, n_msi_bands + 1).astype(int)
+    for k in range(n_msi_bands):
+        srf[k, edges[k] : edges[k + 1]] = 1.0 / (edges[k + 1] - edges[k])
+    return srf
 
 
 def _fmt_nm(x: float) -> str:

@@ -16,14 +16,16 @@ Dask is imported lazily (the ``dask`` extra); ``distributed`` only for cluster s
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+import threading
+import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from .._threads import torch_threads
 from ..errors import InputError
 from .tiles import (
     ProgressFn,
@@ -78,45 +80,44 @@ def resolve_scheduler(scheduler: Any) -> tuple[str, Any]:
     raise InputError(f"unsupported scheduler object {type(scheduler).__name__}")
 
 
+class _TaskProgress:
+    """Dask local-scheduler callback: ``tick()`` after every finished task named ``prefix-…``."""
+
+    def __init__(self, prefix: str, tick: Callable[[], None]) -> None:
+        from dask.callbacks import Callback
+
+        outer = self
+
+        class _CB(Callback):  # type: ignore[misc]
+            def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
+                name = key[0] if isinstance(key, tuple) else key
+                if str(name).startswith(outer.prefix):
+                    outer.tick()
+
+        self.prefix, self.tick, self.cb = prefix, tick, _CB()
+
+    def __enter__(self) -> _TaskProgress:
+        self.cb.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cb.__exit__(*exc)
+
+
 def _run_tile(job: TileJob, tile: Tile, threads: int | None) -> Any:
     """Worker task: fuse one tile; stores it (file output) or returns it (in memory)."""
-    old = torch.get_num_threads()
-    if threads is not None and threads != old:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         if job.scratch is not None:
             return job.run(tile)
         part = job.fuse(tile)
         lr = job.adapter.lr_partial(part, job.state) if job.two_pass else None
         return tile.key, part, lr
-    finally:
-        if torch.get_num_threads() != old:
-            torch.set_num_threads(old)
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int | None) -> Iterator[None]:
-    """Set torch's (process-wide) thread count for a block; ``None`` leaves it alone."""
-    old = torch.get_num_threads()
-    if n is not None and n != old:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != old:
-            torch.set_num_threads(old)
 
 
 def _run_round(job: TileJob, tile: Tile, threads: int | None, k: int) -> str:
     """Worker task: round k of one tile (round-based adapters; stored in the job's scratch)."""
-    old = torch.get_num_threads()
-    if threads is not None and threads != old:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         return job.run_round(tile, k)
-    finally:
-        if torch.get_num_threads() != old:
-            torch.set_num_threads(old)
 
 
 def fuse_tiled_dask(
@@ -168,7 +169,7 @@ def fuse_tiled_dask(
         scheduler is None or (isinstance(scheduler, str) and scheduler in LOCAL_SCHEDULERS)
     ):
         driver_threads = n_workers  # the local workers are idle during the global stage
-    with _torch_threads(driver_threads):
+    with torch_threads(driver_threads):
         job = prepare(method, hsi, msi, sensor, tile=tile, overlap=overlap, out=out, resume=resume)
         tiles = job.grid.tiles
         todo = [t for t in tiles if not job.done(t)]
@@ -180,22 +181,28 @@ def fuse_tiled_dask(
         if threads_per_task is None and kind == "local" and (n_workers or 1) > 1:
             threads_per_task = 1
 
+        lock = threading.Lock()
+
+        def tick() -> None:
+            nonlocal done
+            with lock:
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+
         def run_tasks(fn: Any, todo: list[Tile], *extra: Any) -> list[Any]:
             """fn(job, tile, threads, *extra) for every tile, as Dask tasks; results in any order."""
             nonlocal done
             results: list[Any] = []
             if kind == "local":
-                job_d = dask.delayed(job, pure=True)
+                job_d = dask.delayed(job, name=f"hyperfuse-job-{uuid.uuid4().hex}", traverse=False)  # no hashing of the job
                 tasks = [dask.delayed(fn, pure=False)(job_d, t, threads_per_task, *extra) for t in todo]
                 kw: dict[str, Any] = {"scheduler": sched}
                 if n_workers is not None:
                     kw["num_workers"] = n_workers
                 if tasks:
-                    with _torch_threads(threads_per_task):  # process-wide: set once, not per task
+                    with torch_threads(threads_per_task), _TaskProgress(fn.__name__, tick):
                         results = list(dask.compute(*tasks, **kw))
-                done += len(todo)
-                if progress is not None:
-                    progress(done, total)
                 return results
             from distributed import as_completed
 

@@ -391,9 +391,9 @@ class SCALMUGlobal:
     def fit_global(self, hsi: torch.Tensor, msi: Any, physics: FusionPhysics | None) -> SCALMUState:
         import copy
 
-        from ..errors import InputError, SRFError
+        from ..errors import InputError
         from ..methods.classical.cnmf import CNMFConfig, _FastSolver, _Log
-        from ..methods.unrolled.scalmu import _choose_p, hs_unmixing
+        from ..methods.unrolled.scalmu import _choose_p, covered_physics, hs_unmixing
         from .store import as_source
 
         method: Any = self.method
@@ -404,13 +404,7 @@ class SCALMUGlobal:
         if cfg.adapt:
             raise InputError("SCALMU --adapt fine-tunes on the whole HR pair and cannot run tiled; "
                              "drop --adapt or --tile")
-        if physics is None or physics.spectral is None:
-            raise SRFError("SCALMU needs the SRF of the sensor; pass --srf NAME|FILE")
-        R = np.asarray(physics.spec.srf, dtype=np.float64)
-        keep = np.flatnonzero((R > 0).any(axis=1))
-        if keep.size == 0:
-            raise SRFError("no MSI band is covered by the HSI (all SRF rows are zero)")
-        phys = FusionPhysics(physics.spec.replace(srf=R[keep] / R[keep].sum(axis=1, keepdims=True)))
+        phys, keep = covered_physics(physics)
         hsi = hsi.detach().float().clamp_min(0)
         _, L, h, w = hsi.shape
         method._check_family(L, phys.ratio)

@@ -19,17 +19,17 @@ Two implementations compute the same iterates:
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 import torch
 
+from ..._threads import torch_threads as _threads
 from ...errors import InputError, SRFError
 from ...physics.estimate import estimate_srf_nnls
 from ...physics.functional import upsample
@@ -133,16 +133,6 @@ def cnmf_flops(N: int, p: int, l: int, kind: Literal["ms_a_data", "ms_a_gram", "
     return float(gram if kind == "ms_a_gram" else gram + 2 * p * (l + 1) * N)
 
 
-@contextlib.contextmanager
-def _threads(n: int | None) -> Iterator[None]:
-    old = torch.get_num_threads()
-    if n is not None and n != old:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != old:
-            torch.set_num_threads(old)
 
 
 @dataclass

@@ -17,17 +17,17 @@ The method is blind: without an SRF it first estimates the PSF and the SRF with
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import torch
 
+from ..._threads import torch_threads as _threads
 from ...errors import InputError, SRFError
 from ...physics.blind import estimate_sensor
 from ...physics.sensor import FusionPhysics
@@ -126,16 +126,6 @@ class HySureConfig:
     num_threads: int | None = None
 
 
-@contextlib.contextmanager
-def _threads(n: int | None) -> Iterator[None]:
-    old = torch.get_num_threads()
-    if n is not None and n != old:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != old:
-            torch.set_num_threads(old)
 
 
 def hysure_flops(N: int, n: int, p: int) -> float:

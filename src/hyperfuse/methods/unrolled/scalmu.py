@@ -480,7 +480,8 @@ def ms_start(solver: Any, Em: torch.Tensor, Ah: torch.Tensor, r: int, ms_iters: 
 
 
 # ---------------------------------------------------------------------- method
-def _prepare_physics(physics: FusionPhysics | None, hsi: torch.Tensor, msi: torch.Tensor) -> tuple[FusionPhysics, torch.Tensor]:
+def covered_physics(physics: FusionPhysics | None) -> tuple[FusionPhysics, np.ndarray]:
+    """The sensor restricted to the MSI bands the HSI covers (rows renormalised) and their indices."""
     if physics is None or physics.spectral is None:
         raise SRFError("SCALMU needs the SRF of the sensor; pass --srf NAME|FILE")
     R = np.asarray(physics.spec.srf, dtype=np.float64)
@@ -488,9 +489,14 @@ def _prepare_physics(physics: FusionPhysics | None, hsi: torch.Tensor, msi: torc
     if keep.size == 0:
         raise SRFError("no MSI band is covered by the HSI (all SRF rows are zero)")
     R = R[keep] / R[keep].sum(axis=1, keepdims=True)
-    if keep.size < R.shape[0]:
+    return FusionPhysics(physics.spec.replace(srf=R)), keep
+
+
+def _prepare_physics(physics: FusionPhysics | None, hsi: torch.Tensor, msi: torch.Tensor) -> tuple[FusionPhysics, torch.Tensor]:
+    phys, keep = covered_physics(physics)
+    if keep.size < msi.shape[1]:
         msi = msi[:, torch.as_tensor(keep, device=msi.device)]
-    return FusionPhysics(physics.spec.replace(srf=R)).to(hsi.device), msi
+    return phys.to(hsi.device), msi
 
 
 @register_method("scalmu", config=SCALMUConfig)
