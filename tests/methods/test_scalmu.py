@@ -204,3 +204,19 @@ def test_sensor_generator_is_deterministic() -> None:
     b = SensorGenerator(real_srfs=())(3, wl)
     assert a.ratio == b.ratio and np.array_equal(a.srf, b.srf) and a.srf.shape[1] == 57
     assert np.allclose(a.srf.sum(1), 1.0) and (a.srf >= 0).all()
+
+
+def test_mapnet_fast_path_equals_module_composition() -> None:
+    """The explicit-pad, in-place forward equals 1x1 → ReLU → ``dw`` (replicate) → ReLU → 1x1."""
+    from hyperfuse.methods.unrolled.scalmu import _MapNet
+
+    torch.manual_seed(0)
+    net = _MapNet(8)
+    with torch.no_grad():
+        net.out.weight.normal_()
+    g = torch.Generator().manual_seed(1)
+    maps, ctx = torch.randn(2, 5, 2, 13, 17, generator=g), torch.randn(2, 4, 13, 17, generator=g)
+    h = torch.einsum("kc,bpchw->bpkhw", net.w_map, maps)
+    h = torch.relu(h + torch.einsum("kc,bchw->bkhw", net.w_ctx, ctx)[:, None] + net.b1[None, None, :, None, None])
+    ref = net.out(torch.relu(net.dw(h.reshape(10, 8, 13, 17)))).reshape(2, 5, 2, 13, 17)
+    torch.testing.assert_close(net(maps, ctx), ref, rtol=1e-5, atol=1e-6)
