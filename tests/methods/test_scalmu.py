@@ -220,3 +220,29 @@ def test_mapnet_fast_path_equals_module_composition() -> None:
     h = torch.relu(h + torch.einsum("kc,bchw->bkhw", net.w_ctx, ctx)[:, None] + net.b1[None, None, :, None, None])
     ref = net.out(torch.relu(net.dw(h.reshape(10, 8, 13, 17)))).reshape(2, 5, 2, 13, 17)
     torch.testing.assert_close(net(maps, ctx), ref, rtol=1e-5, atol=1e-6)
+
+
+def test_inference_in_place_update_equals_autograd_path() -> None:
+    """The no-grad layer (chunked endmember-wise net) equals the differentiable one."""
+    from hyperfuse.methods.unrolled.scalmu import _prepare_physics
+    from hyperfuse.physics.sensor import FusionPhysics, make_sensor
+
+    g = torch.Generator().manual_seed(3)
+    x = torch.nn.functional.avg_pool2d(torch.rand(1, 31, 220, 220, generator=g), 5, 1)  # 216²: p·H·W > 2¹⁸
+    srf = np.zeros((3, 31))
+    for k in range(3):
+        srf[k, 10 * k : 10 * k + 11] = 1 / 11
+    s = make_sensor(4, srf=srf)
+    ph = FusionPhysics(s)
+    hsi, msi = ph.spatial(x), ph.spectral(x)
+    m = get_method("scalmu")
+    phys, msi = _prepare_physics(ph, hsi, msi)
+    st = m.initial_state(hsi, msi, phys, p=6)
+    lay = m.net.layer(2)
+    lay.chunk, lay.rows = 4, 16  # force the chunked inference net as well
+    with torch.no_grad():
+        fast = lay(st, hsi, msi, phys)
+    with torch.enable_grad():
+        ref = lay(st, hsi, msi, phys)
+    torch.testing.assert_close(fast.abundances, ref.abundances.detach(), rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(fast.endmembers, ref.endmembers.detach(), rtol=1e-5, atol=1e-7)
