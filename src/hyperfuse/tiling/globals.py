@@ -62,7 +62,10 @@ class GlobalAdapter(Protocol):
         Two-pass adapters (with ``lr_partial``, ``refine_global`` and ``finalize``, e.g.
         :class:`CNMFGlobal`) return a partial result instead (CNMF: the abundances), which
         is blended, reduced to LR to refine the global state, and turned into the output
-        block by block by ``finalize``.
+        block by block by ``finalize``. Round-based adapters (``n_rounds``, ``round_tile``,
+        ``sync``, ``finalize``, e.g. :class:`SCALMUGlobal`) do not use this method: every
+        round maps each tile's carry to a new carry and an LR partial, and ``sync`` updates
+        the global state from the blended LR partials before the next round.
         """
 
 
