@@ -22,7 +22,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from .._threads import torch_threads
@@ -241,14 +240,7 @@ def fuse_tiled_dask(
 
 def _blend_in_memory(job: TileJob, results: Sequence[Any]) -> torch.Tensor:
     by_key = {k: (part, lr) for k, part, lr in results}
-    g = job.grid
-    H, W = g.shape
-    wy, wx = g.weights_1d(0), g.weights_1d(1)
-    first = next(iter(by_key.values()))[0]
-    acc = torch.zeros((first.shape[0], first.shape[1], H, W), dtype=torch.float32)
-    for t in g.tiles:
-        wgt = torch.from_numpy(np.outer(wy[t.i], wx[t.j]).astype(np.float32))
-        acc[:, :, t.y0 : t.y1, t.x0 : t.x1] += by_key[t.key][0] * wgt
+    acc = job.blend(lambda t: by_key[t.key][0])
     if job.two_pass:
         job.refine(job.hsi.full(), {k: v[1] for k, v in by_key.items()})
     return job.finalize(acc)

@@ -271,13 +271,6 @@ def blend_weights(grid: TileGrid) -> dict[tuple[int, int], torch.Tensor]:
     }
 
 
-def tile_weight(grid: TileGrid, tile: Tile, wy: list[np.ndarray] | None = None, wx: list[np.ndarray] | None = None) -> np.ndarray:
-    """2-D weight (float32) of one tile."""
-    wy = grid.weights_1d(0) if wy is None else wy
-    wx = grid.weights_1d(1) if wx is None else wx
-    return np.outer(wy[tile.i], wx[tile.j]).astype(np.float32)
-
-
 ProgressFn = Callable[[int, int], None]
 """``progress(done, total)`` after every finished tile."""
 
@@ -364,18 +357,20 @@ class TileJob:
             axis_weights(g.shape[1] // r, [s // r for s in g.cols], g.tile // r, g.overlap // r),
         )
 
-    def _blend_lr(self, part_of: Callable[[Tile], torch.Tensor]) -> torch.Tensor:
-        r = self.grid.ratio
-        wy, wx = self.lr_weights()
+    def blend(self, part_of: Callable[[Tile], torch.Tensor], *, lr: bool = False) -> torch.Tensor:
+        """Weighted sum of the tiles' parts (B, P, h_t, w_t), in tile order, on the HR grid
+        (or, with ``lr``, on the LR grid); ``part_of`` may compute a part when asked for it."""
+        g, r = self.grid, self.grid.ratio
+        wy, wx = self.lr_weights() if lr else (g.weights_1d(0), g.weights_1d(1))
+        scale = r if lr else 1
         acc: torch.Tensor | None = None
-        for t in self.grid.tiles:
+        for t in g.tiles:
             part = part_of(t)
             if acc is None:
                 B, P = part.shape[:2]
-                acc = torch.zeros((B, P, self.grid.shape[0] // r, self.grid.shape[1] // r))
-            wgt = torch.from_numpy(np.outer(wy[t.i], wx[t.j]).astype(np.float32))
-            ys, xs = t.lr(r)
-            acc[:, :, ys, xs] += part * wgt
+                acc = torch.zeros((B, P, g.shape[0] // scale, g.shape[1] // scale))
+            ys, xs = t.lr(r) if lr else t.hr()
+            acc[:, :, ys, xs] += part * torch.from_numpy(np.outer(wy[t.i], wx[t.j]).astype(np.float32))
         assert acc is not None
         return acc
 
@@ -383,8 +378,9 @@ class TileJob:
         """Two-pass adapters: blend the tiles' LR partials and refine the global state."""
         if not self.two_pass:
             return
-        acc = self._blend_lr(
-            lambda t: lr_parts[t.key] if lr_parts is not None else torch.from_numpy(np.load(self.lr_path(t)))[None]
+        acc = self.blend(
+            lambda t: lr_parts[t.key] if lr_parts is not None else torch.from_numpy(np.load(self.lr_path(t)))[None],
+            lr=True,
         )
         self.state = self.adapter.refine_global(self.state, hsi, acc)
 
@@ -410,7 +406,7 @@ class TileJob:
 
     def sync_round(self, k: int, hsi: torch.Tensor) -> None:
         """After every tile's round k: blend the LR partials, update the global state, drop old carries."""
-        acc = self._blend_lr(lambda t: torch.from_numpy(np.load(self.round_path(t, k, lr=True)))[None])
+        acc = self.blend(lambda t: torch.from_numpy(np.load(self.round_path(t, k, lr=True)))[None], lr=True)
         with torch.no_grad():
             self.state = self.adapter.sync(k, self.state, hsi, acc)
         if k > 0:
@@ -562,16 +558,7 @@ def run_rounds(job: TileJob, run_tiles: Callable[[int, list[Tile]], None]) -> No
 
 def blend_stored(job: TileJob) -> torch.Tensor:
     """Blend the stored tile results in memory and finalize them: (B, L, H, W)."""
-    H, W = job.grid.shape
-    wy, wx = job.grid.weights_1d(0), job.grid.weights_1d(1)
-    acc: torch.Tensor | None = None
-    for t in job.grid.tiles:
-        part = torch.from_numpy(np.load(job.tile_path(t)))[None]
-        if acc is None:
-            acc = torch.zeros((1, part.shape[1], H, W), dtype=torch.float32)
-        acc[:, :, t.y0 : t.y1, t.x0 : t.x1] += part * torch.from_numpy(np.outer(wy[t.i], wx[t.j]).astype(np.float32))
-    assert acc is not None
-    return job.finalize(acc)
+    return job.finalize(job.blend(lambda t: torch.from_numpy(np.load(job.tile_path(t)))[None]))
 
 
 @contextlib.contextmanager
@@ -668,22 +655,19 @@ def fuse_tiled(
             run_rounds(job, serial)
             return assemble(job, out, meta=meta) if out is not None else blend_stored(job)
     if out is None:
-        B, L = job.hsi.shape[:2]
-        H, W = job.grid.shape
-        acc: torch.Tensor | None = None
         lr_parts: dict[str, torch.Tensor] = {}
-        wy, wx = job.grid.weights_1d(0), job.grid.weights_1d(1)
-        for k, t in enumerate(tiles):
-            wgt = torch.from_numpy(np.outer(wy[t.i], wx[t.j]).astype(np.float32))
+        count = [0]
+
+        def fuse_one(t: Tile) -> torch.Tensor:  # fused as the blend asks for it: one tile in memory
             part = job.fuse(t)
-            if acc is None:
-                acc = torch.zeros((B, part.shape[1], H, W), dtype=torch.float32)
-            acc[:, :, t.y0 : t.y1, t.x0 : t.x1] += part * wgt
             if job.two_pass:
                 lr_parts[t.key] = job.adapter.lr_partial(part, job.state)
+            count[0] += 1
             if progress is not None:
-                progress(k + 1, total)
-        assert acc is not None
+                progress(count[0], total)
+            return part
+
+        acc = job.blend(fuse_one)
         if job.two_pass:
             job.refine(job.hsi.full(), lr_parts)
         return job.finalize(acc)
