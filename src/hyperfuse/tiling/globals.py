@@ -365,12 +365,12 @@ class CNMFGlobal:
 # ----------------------------------------------------------------------------- SCALMU
 @dataclass
 class SCALMUState:
-    """Scene-wide SCALMU quantities: sensor, kept bands, δ, context means, E and A_h."""
+    """Scene-wide SCALMU quantities: sensor, kept bands, δ, E, A_h and the layers (which carry δ and
+    the scene means of their context maps)."""
 
     physics: FusionPhysics
     keep: list[int]
     delta: float
-    scene_means: tuple[float, float]
     endmembers: torch.Tensor
     abundances_lr: torch.Tensor
     net: Any
@@ -424,7 +424,7 @@ class SCALMUGlobal:
             lay.delta = delta
             lay.scene_means = means
             lay.chunk = 8
-        return SCALMUState(phys, keep.tolist(), delta, means, E, Ah.reshape(p, h, w), net)
+        return SCALMUState(phys, keep.tolist(), delta, E, Ah.reshape(p, h, w), net)
 
     def n_rounds(self, state: SCALMUState) -> int:
         """One round per learned layer."""
