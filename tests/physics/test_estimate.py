@@ -74,3 +74,41 @@ def test_underdetermined_system_does_not_fail():
     pair = simulate(X, make_sensor(8, srf=R, snr_hsi=35.0, snr_msi=35.0), rng=0)
     est = estimate_srf_nnls(pair.hsi, pair.msi, 8)
     assert est.srf.shape == (7, 156) and np.all(est.srf >= 0) and np.all(np.isfinite(est.error))
+
+
+def _mixture_pair(seed=0, ratio=4, L=20, l=4, p=4, size=32):
+    """Noise-free X = E A with abundances summing to one (the offset is then confounded)."""
+    g = np.random.default_rng(seed)
+    E = g.uniform(0.05, 0.9, (L, p))
+    F = g.normal(size=(p, size, size))
+    A = np.exp(3 * F) / np.exp(3 * F).sum(0, keepdims=True)
+    X = torch.from_numpy(np.einsum("lp,phw->lhw", E, A)[None])
+    t = np.linspace(0, 1, L)
+    R = np.exp(-((t[None] - np.linspace(0.2, 0.8, l)[:, None]) ** 2) / (2 * 0.08**2))
+    R = R / R.sum(1, keepdims=True)
+    sigma = Fn.fwhm_to_sigma(ratio)
+    psf = Fn.gaussian_psf(sigma, Fn.default_psf_size(sigma, ratio))
+    hsi = Fn.spatial_degrade(X, psf, ratio, (ratio // 2, ratio // 2), "circular")
+    return hsi, Fn.apply_srf(X, R), R, X[0].reshape(L, -1).numpy()
+
+
+def test_auto_offset_is_dropped_when_abundances_sum_to_one():
+    hsi, msi, R, X = _mixture_pair()
+    auto = estimate_srf_nnls(hsi, msi, 4)
+    free = estimate_srf_nnls(hsi, msi, 4, fit_offset=True)
+    assert auto.error.max() < 1e-8 and free.error.max() < 1e-8  # both models fit exactly
+    np.testing.assert_array_equal(auto.offset, 0.0)
+    rel = lambda est: np.linalg.norm((est.srf - R) @ X) / np.linalg.norm(R @ X)  # noqa: E731
+    assert rel(auto) < 1e-6
+    # The free offset trades the pixel-sum direction of R for b (the confounding "auto" avoids).
+    assert np.abs(free.offset).max() > 1e-3 and rel(free) > 1e-2
+
+
+def test_fit_offset_false_and_invalid():
+    b = np.array([0.05, -0.02, 0.0, 0.1])
+    hsi, msi, R = _pair(offset=b)
+    none = estimate_srf_nnls(hsi, msi, 4, fit_offset=False)
+    np.testing.assert_array_equal(none.offset, 0.0)
+    assert none.error[[0, 1, 3]].min() > 1e-4 and none.error[2] < 1e-8
+    with pytest.raises(ValueError, match="fit_offset"):
+        estimate_srf_nnls(hsi, msi, 4, fit_offset="yes")

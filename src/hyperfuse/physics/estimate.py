@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -66,6 +67,7 @@ def estimate_srf_nnls(
     psf: np.ndarray | torch.Tensor | None = None,
     offset: tuple[int, int] | None = None,
     boundary: Boundary = "circular",
+    fit_offset: bool | Literal["auto"] = "auto",
 ) -> SRFEstimate:
     """Estimate a relative SRF R (l, L) and MSI offsets by non-negative least squares.
 
@@ -85,6 +87,14 @@ def estimate_srf_nnls(
         Sampling offset (o_y, o_x). Default (⌊r/2⌋, ⌊r/2⌋).
     boundary : {"circular", "reflect", "replicate", "zeros"}, default "circular"
         Boundary mode of the blur.
+    fit_offset : bool or "auto", default "auto"
+        Whether each band gets a free offset b_k. ``"auto"`` fits both models and keeps the
+        offset only where it pays for its parameter by the Bayesian information criterion
+        (n·ln(RSS₀/RSS₁) > ln n over the n LR pixels, and RSS₀ − RSS₁ above 1e-12·‖ỹ_k‖²,
+        float64 round-off); otherwise b_k = 0. When the abundances sum to one, the offset
+        and the direction of R that sees only the pixel sum are confounded: both models
+        fit, and a free offset hands the fusion an SRF that differs from the true one
+        along that direction.
 
     Returns
     -------
@@ -138,7 +148,11 @@ def estimate_srf_nnls(
     Y = Yh.permute(1, 0, 2, 3).reshape(L, -1).numpy()  # (L, B n)
     mu_y = Y.mean(axis=1)
     Yc = (Y - mu_y[:, None]).T  # (B n, L)
-    Q, T = qr(Yc, mode="economic")
+    if fit_offset not in (True, False, "auto"):
+        raise ValueError(f"fit_offset must be True, False or 'auto', got {fit_offset!r}")
+    n_px = Y.shape[1]
+    Q, T = qr(Yc, mode="economic") if fit_offset is not False else (None, None)
+    Q0, T0 = qr(Y.T, mode="economic") if fit_offset is not True else (None, None)
     l = Yt.shape[0]
     R = np.zeros((l, L))
     b = np.zeros(l)
@@ -146,13 +160,28 @@ def estimate_srf_nnls(
     for k in range(l):
         yk = Yt[k]
         mk = float(yk.mean())
-        rho = _nonneg_lstsq(T, Q.T @ (yk - mk))
-        R[k] = rho
-        b[k] = mk - float(rho @ mu_y)
-        res = yk - rho @ Y - b[k]
         if mk == 0:
             raise SRFError(
                 f"MSI band {k} is zero everywhere after degradation; drop it before estimating the SRF"
             )
-        err[k] = float(np.sqrt(np.mean(res**2))) / abs(mk)
+        fits = []
+        if Q is not None:
+            rho = _nonneg_lstsq(T, Q.T @ (yk - mk))
+            off = mk - float(rho @ mu_y)
+            fits.append((rho, off, float(np.sum((yk - rho @ Y - off) ** 2))))
+        if Q0 is not None:
+            rho0 = _nonneg_lstsq(T0, Q0.T @ yk)
+            fits.append((rho0, 0.0, float(np.sum((yk - rho0 @ Y) ** 2))))
+        if len(fits) == 2 and not _offset_pays(fits[1][2], fits[0][2], n_px, float(yk @ yk)):
+            fits = fits[1:]
+        R[k], b[k], rss = fits[0]
+        err[k] = float(np.sqrt(rss / n_px)) / abs(mk)
     return SRFEstimate(srf=R, offset=b, error=err)
+
+
+def _offset_pays(rss_without: float, rss_with: float, n: int, energy: float) -> bool:
+    """BIC for one extra parameter: n ln(RSS₀/RSS₁) > ln n, beyond float64 round-off."""
+    gain = rss_without - rss_with
+    if gain <= 1e-12 * energy:
+        return False
+    return n * math.log(rss_without / max(rss_with, 1e-300)) > math.log(n)
