@@ -207,7 +207,7 @@ def test_sensor_generator_is_deterministic() -> None:
 
 
 def test_mapnet_fast_path_equals_module_composition() -> None:
-    """The explicit-pad, in-place forward equals 1x1 → ReLU → ``dw`` (replicate) → ReLU → 1x1."""
+    """The channels-last forward (and its gradients) equals 1x1 → ReLU → ``dw`` (replicate) → ReLU → 1x1."""
     from hyperfuse.methods.unrolled.scalmu import _MapNet
 
     torch.manual_seed(0)
@@ -219,7 +219,20 @@ def test_mapnet_fast_path_equals_module_composition() -> None:
     h = torch.einsum("kc,bpchw->bpkhw", net.w_map, maps)
     h = torch.relu(h + torch.einsum("kc,bchw->bkhw", net.w_ctx, ctx)[:, None] + net.b1[None, None, :, None, None])
     ref = net.out(torch.relu(net.dw(h.reshape(10, 8, 13, 17)))).reshape(2, 5, 2, 13, 17)
-    torch.testing.assert_close(net(maps, ctx), ref, rtol=1e-5, atol=1e-6)
+    a, rho = maps[:, :, 0], maps[:, :, 1]
+    torch.testing.assert_close(net(a, rho, net.context_features(ctx)), ref, rtol=1e-5, atol=1e-6)
+    with torch.no_grad():
+        torch.testing.assert_close(net(a, rho, net.context_features(ctx)), ref, rtol=1e-5, atol=1e-6)
+    grads = torch.autograd.grad(net(a.requires_grad_(), rho, net.context_features(ctx)).square().sum(), [a, net.w_map, net.w_ctx, net.dw.weight])
+    ref_grads = torch.autograd.grad(
+        net.out(torch.relu(net.dw(torch.relu(
+            torch.einsum("kc,bpchw->bpkhw", net.w_map, torch.stack([a, rho], 2))
+            + torch.einsum("kc,bchw->bkhw", net.w_ctx, ctx)[:, None] + net.b1[None, None, :, None, None]
+        ).reshape(10, 8, 13, 17)))).square().sum(),
+        [a, net.w_map, net.w_ctx, net.dw.weight],
+    )
+    for g_, r_ in zip(grads, ref_grads, strict=True):
+        torch.testing.assert_close(g_, r_, rtol=1e-4, atol=1e-5)
 
 
 def test_inference_in_place_update_equals_autograd_path() -> None:
