@@ -23,6 +23,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -197,6 +198,7 @@ class _FastSolver:
         self.yy_h = float((self.Yh_np**2).sum())
         self.Jh = math.nan
         self.Jm = math.nan
+        self.ms_block: int | None = None  # columns per tile-resident block (None: ~1 MB of A)
 
     # ---------------------------------------------------------------- HS side
     # The HS loops are small (n = h·w LR pixels): in torch, per-call overhead dominated them.
@@ -311,40 +313,86 @@ class _FastSolver:
 
     def ms_abundances(self, Em: torch.Tensor, A: torch.Tensor, n_it: int, name: str) -> torch.Tensor:
         """A-only updates with E_m fixed: hoisted numerator, data-first denominator Ẽᵀ P with
-        P = ẼA, P reused for the cost J = ‖Y_m − P[:l]‖² and for the next denominator."""
+        P = ẼA, P reused for the cost J = ‖Y_m − P[:l]‖² and for the next denominator.
+
+        With E_m fixed the pixels are independent, so the loop is tile-resident (§3.1): each
+        block of ~1 MB of A runs all iterations while it stays in cache, the blocks spread
+        over ``ms_threads`` single-threaded workers, and their per-iteration costs add up to
+        the global J of the stop rule ("exact" mode: if the rule fires, the blocks are rerun
+        to the accepted count). The input A is not modified.
+        """
         lp = self.log.open(name, n_it)
         t0 = time.perf_counter()
-        l = Em.shape[0]
         with _threads(self.ms_threads):
+            workers = torch.get_num_threads()
             Et = self._aug_E(Em)
-            EtT = Et.T.contiguous()
             num = Em.T @ self.Ym
             num += self.d2
-            P = Et @ A
-            den = torch.empty_like(A)
-            A2 = torch.empty_like(A)
+        N = A.shape[1]
+        width = self.ms_block or (N if A.device.type != "cpu" else max(1024, 2**18 // max(A.shape[0], 1)))
+        blocks = [(c, min(c + width, N)) for c in range(0, N, width)]
+        out, J, Jaug = self._ms_blocks(Et, num, A, n_it, blocks, workers)
+        accepted = n_it
+        for k in range(1, n_it):
+            if _stop(float(J[k - 1]), float(J[k]), self.theta):
+                accepted = k
+                lp.stopped = True
+                break
+        if accepted < n_it:
+            out, _, _ = self._ms_blocks(Et, num, A, accepted, blocks, workers)
+        for k in range(accepted):
+            self.log.record(lp, float(J[k]), float(J[k] + Jaug[k]))
+        if accepted:
+            self.Jm = float(J[accepted - 1])
+        lp.seconds = time.perf_counter() - t0
+        return out if n_it else A
+
+    def _ms_blocks(
+        self, Et: torch.Tensor, num: torch.Tensor, A: torch.Tensor, n_it: int,
+        blocks: list[tuple[int, int]], workers: int,
+    ) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+        """Run ``n_it`` A-updates on each column block; returns (A, J per iteration, δ-row cost)."""
+        out = torch.empty_like(A)
+        J = np.zeros(n_it)
+        Jaug = np.zeros(n_it)
+        l = Et.shape[0] - 1
+        EtT = Et.T.contiguous()
+
+        def run(c0: int, c1: int) -> tuple[np.ndarray, np.ndarray]:
+            a = A[:, c0:c1]
+            y = self.Ym[:, c0:c1]
+            nm = num[:, c0:c1]
+            P = Et @ a
+            den = torch.empty_like(a)
+            bufs = (out[:, c0:c1], torch.empty_like(a))  # the last update lands in ``out``
             P2 = torch.empty_like(P)
-            R = torch.empty_like(self.Ym)
-            prev = None
-            for _ in range(n_it):
+            R = torch.empty_like(y)
+            j, ja = np.zeros(n_it), np.zeros(n_it)
+            for k in range(n_it):
+                a2 = bufs[(n_it - 1 - k) % 2]
                 torch.matmul(EtT, P, out=den)
                 den.clamp_(min=self.eps)
-                torch.div(num, den, out=den)
-                torch.mul(A, den, out=A2)
-                torch.matmul(Et, A2, out=P2)
-                torch.sub(self.Ym, P2[:l], out=R)
-                J = float(torch.linalg.vector_norm(R, dtype=torch.float64) ** 2)
-                if _stop(prev, J, self.theta):
-                    lp.stopped = True
-                    break
-                A, A2 = A2, A
-                P, P2 = P2, P
-                prev = J
-                aug = float(torch.linalg.vector_norm(P[l] - self.d, dtype=torch.float64) ** 2)
-                self.log.record(lp, J, J + aug)
-        self.Jm = prev if prev is not None else self.Jm
-        lp.seconds = time.perf_counter() - t0
-        return A
+                torch.div(nm, den, out=den)
+                torch.mul(a, den, out=a2)
+                torch.matmul(Et, a2, out=P2)
+                torch.sub(y, P2[:l], out=R)
+                j[k] = float(torch.linalg.vector_norm(R, dtype=torch.float64) ** 2)
+                ja[k] = float(torch.linalg.vector_norm(P2[l] - self.d, dtype=torch.float64) ** 2)
+                a, P, P2 = a2, P2, P
+            if n_it == 0:
+                out[:, c0:c1] = a
+            return j, ja
+
+        if workers <= 1 or len(blocks) == 1:
+            with _threads(self.ms_threads):
+                parts = [run(c0, c1) for c0, c1 in blocks]
+        else:
+            with _threads(1), ThreadPoolExecutor(min(workers, len(blocks))) as ex:
+                parts = list(ex.map(lambda b: run(*b), blocks))
+        for j, ja in parts:
+            J += j
+            Jaug += ja
+        return out, J, Jaug
 
     def ms_replay(self, trajectory: list[torch.Tensor], A: torch.Tensor) -> torch.Tensor:
         """A-updates with E_m taking the values of a recorded ``ms_alternate`` trajectory in turn.
