@@ -14,7 +14,8 @@ Lee–Seung passes (the learned parts neutral: the "same initialisation, same nu
 CNMF); ``cnmf-full`` = the registered CNMF with its default iteration counts and the same p
 (a stronger, much longer reference); ``scalmu`` (shipped weights); ``scalmu+adapt``.
 ``--ablations`` adds inference-time ablations of the trained model (step matrices off, prior
-off, first k layers only). ``--speed`` times a 512 × 512 × 31, ×8 scene (per layer, whole
+off, first k layers only, the safeguard). ``--validation`` swaps the scenes for held-out synthetic
+validation scenes (seeds 700001+), the only ones used for design decisions. ``--speed`` times a 512 × 512 × 31, ×8 scene (per layer, whole
 inference) for SCALMU and the matched CNMF passes.
 
     python benchmarks/bench_scalmu.py [--weights PATH] [--ablations] [--speed] [--no-adapt]
@@ -50,6 +51,23 @@ def _srf(name: str, wl: np.ndarray, bands: list[str] | None, min_coverage: float
         return np.asarray(res.matrix), names
     idx = [names.index(b) for b in bands]
     return np.asarray(res.matrix)[idx], bands
+
+
+def validation_scenes(n: int = 6) -> list[dict[str, Any]]:
+    """Held-out synthetic scenes for design decisions (seeds 700001+; neither the training and
+    validation streams nor the test scenes below): dead leaves with 4-9 built-in endmembers,
+    alternating SWIR/VNIR grids, Sentinel-2A or RGB responses."""
+    from hyperfuse.data.synthetic import dead_leaves_scene
+
+    out = []
+    for k in range(n):
+        seed = 700001 + k
+        wl = np.linspace(400.0, 2400.0, 120) if k % 2 == 0 else np.linspace(400.0, 1000.0, 60)
+        s = dead_leaves_scene((96, 96), wl, n_endmembers=4 + k, rng=seed)
+        cube = np.moveaxis(np.asarray(s.cube, dtype=np.float64), 0, -1)
+        srf, names = _srf("sentinel-2a", wl, None, 0.95) if k % 3 else _srf("nikon-5100", wl, None, 0.9)
+        out.append(dict(name=f"val{seed}", real=False, cube=cube, wl=wl, srf=srf, bands=names))
+    return out
 
 
 def load_scenes(synthetic: int) -> list[dict[str, Any]]:
@@ -116,7 +134,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
 
     torch.set_num_threads(args.threads)
     rows: list[dict[str, Any]] = []
-    scenes = load_scenes(args.synthetic)
+    scenes = validation_scenes() if args.validation else load_scenes(args.synthetic)
     w = args.weights
     for sc in scenes:
         x = torch.from_numpy(np.moveaxis(sc["cube"], -1, 0).copy())[None].float()
@@ -142,6 +160,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                     ("abl:no-step", lambda: _ablate(SCALMU(SCALMUConfig(weights=w, n_endmembers=p)), use_step=False)),
                     ("abl:no-prior", lambda: _ablate(SCALMU(SCALMUConfig(weights=w, n_endmembers=p)), use_prior=False)),
                     ("abl:K=4", lambda: _ablate(SCALMU(SCALMUConfig(weights=w, n_endmembers=p)), n_layers=4)),
+                    ("abl:safeguard", lambda: SCALMU(SCALMUConfig(weights=w, n_endmembers=p, safeguard=True))),
                 ]
                 methods += [(f"abl:{name}", (lambda pth=pth: SCALMU(SCALMUConfig(weights=pth, n_endmembers=p))))
                             for name, pth in args.extra_weights]
@@ -232,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-adapt", dest="adapt", action="store_false")
     ap.add_argument("--adapt-budget", type=float, default=150.0, help="seconds per adaptation")
     ap.add_argument("--ablations", action="store_true")
+    ap.add_argument("--validation", action="store_true",
+                    help="run on the held-out synthetic validation scenes instead (design decisions)")
     ap.add_argument("--extra-weights", action="append", default=[], metavar="NAME=PATH",
                     help="extra trained variants for the ablation table")
     ap.add_argument("--speed", action="store_true")

@@ -259,3 +259,33 @@ def test_inference_in_place_update_equals_autograd_path() -> None:
         ref = lay(st, hsi, msi, phys)
     torch.testing.assert_close(fast.abundances, ref.abundances.detach(), rtol=1e-5, atol=1e-7)
     torch.testing.assert_close(fast.endmembers, ref.endmembers.detach(), rtol=1e-5, atol=1e-7)
+
+
+def test_safeguard_keeps_a_layer_only_when_it_fits_no_worse_than_a_plain_pass() -> None:
+    """Each safeguarded layer's result fits both images no worse than a plain CNMF pass from the
+    same state; with neutral weights the safeguard changes nothing."""
+    from hyperfuse.methods.unrolled.scalmu import _prepare_physics, coupled_misfit
+
+    x, hsi, msi, spec, phys = _pair(31, 3, 4, 8, seed=2)
+    m = get_method("scalmu", n_endmembers=4)
+    phys, msi = _prepare_physics(phys, hsi, msi)
+    st0 = m.initial_state(hsi, msi, phys)
+    kept: list[bool] = []
+    history: list[NMFState] = []
+    with torch.no_grad():
+        m.net(st0, hsi, msi, phys, safeguard=kept, history=history)
+        plain = m.net._plain_layer(m.net.layer(0))
+        prev = st0
+        for k, st in enumerate(history):
+            ref = plain(prev, hsi, msi, phys)
+            assert coupled_misfit(st, hsi, msi, phys) <= coupled_misfit(ref, hsi, msi, phys) * (1 + 1e-6)
+            if not kept[k]:
+                torch.testing.assert_close(st.abundances, ref.abundances)
+            prev = st
+    assert len(kept) == m.net.arch.n_layers
+    assert "_plain" not in dict(m.net.named_modules()) and not any("_plain" in k for k in m.net.state_dict())
+    out = get_method("scalmu", n_endmembers=4, safeguard=True).fuse(hsi, msi, spec)
+    assert out.info["safeguard_kept"] == kept
+    neutral = SCALMUConfig(weights="neutral", safeguard=True, **SMALL)
+    torch.testing.assert_close(SCALMU(neutral).fuse(hsi, msi, spec).cube,
+                               SCALMU(SCALMUConfig(weights="neutral", **SMALL)).fuse(hsi, msi, spec).cube)
