@@ -187,12 +187,13 @@ def test_scalmu_tiled_matches_untiled() -> None:
     assert float((tiled - full).abs().max()) < 0.05 * float(x.max())
 
 
-def test_scalmu_tiled_refuses_adapt() -> None:
+@pytest.mark.parametrize("option", ["adapt", "safeguard"])
+def test_scalmu_tiled_refuses_whole_scene_options(option: str) -> None:
     from hyperfuse.errors import InputError
 
     x, hsi, msi, s = _scene(64, l=3, p=4, seed=4)
     with pytest.raises(InputError, match="cannot run tiled"):
-        fuse_tiled(get_method("scalmu", adapt=True), hsi, msi, s, tile=32, overlap=12)
+        fuse_tiled(get_method("scalmu", **{option: True}), hsi, msi, s, tile=32, overlap=12)
 
 
 def test_scalmu_tiled_resume_mid_round(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -407,6 +407,9 @@ class SCALMUGlobal:
         if cfg.adapt:
             raise InputError("SCALMU --adapt fine-tunes on the whole HR pair and cannot run tiled; "
                              "drop --adapt or --tile")
+        if cfg.safeguard:
+            raise InputError("SCALMU safeguard compares whole-scene data misfits per layer and cannot run "
+                             "tiled yet; drop safeguard or --tile")
         phys, keep = covered_physics(physics)
         hsi = hsi.detach().float().clamp_min(0)
         _, L, h, w = hsi.shape
