@@ -11,16 +11,21 @@ from hyperfuse.physics import functional as Fn
 from hyperfuse.physics.estimate import estimate_srf_nnls
 
 
-def _pair(ratio=4, L=20, l=4, size=32, offset=None, seed=0, batch=1):
-    g = np.random.default_rng(seed)
-    X = torch.from_numpy(g.uniform(0.05, 1.0, (batch, L, size, size)))
-    t = np.linspace(0, 1, L)
+def _observe(X, ratio, l):
+    """(LR-HSI, MSI, R) of X (B, L, H, W): Gaussian SRF rows, default PSF, circular."""
+    t = np.linspace(0, 1, X.shape[1])
     R = np.exp(-((t[None] - np.linspace(0.2, 0.8, l)[:, None]) ** 2) / (2 * 0.08**2))
     R = R / R.sum(1, keepdims=True)
     sigma = Fn.fwhm_to_sigma(ratio)
     psf = Fn.gaussian_psf(sigma, Fn.default_psf_size(sigma, ratio))
     hsi = Fn.spatial_degrade(X, psf, ratio, (ratio // 2, ratio // 2), "circular")
-    msi = Fn.apply_srf(X, R)
+    return hsi, Fn.apply_srf(X, R), R
+
+
+def _pair(ratio=4, L=20, l=4, size=32, offset=None, seed=0, batch=1):
+    g = np.random.default_rng(seed)
+    X = torch.from_numpy(g.uniform(0.05, 1.0, (batch, L, size, size)))
+    hsi, msi, R = _observe(X, ratio, l)
     if offset is not None:
         msi = msi + torch.as_tensor(offset).reshape(1, -1, 1, 1)
     return hsi, msi, R
@@ -83,13 +88,7 @@ def _mixture_pair(seed=0, ratio=4, L=20, l=4, p=4, size=32):
     F = g.normal(size=(p, size, size))
     A = np.exp(3 * F) / np.exp(3 * F).sum(0, keepdims=True)
     X = torch.from_numpy(np.einsum("lp,phw->lhw", E, A)[None])
-    t = np.linspace(0, 1, L)
-    R = np.exp(-((t[None] - np.linspace(0.2, 0.8, l)[:, None]) ** 2) / (2 * 0.08**2))
-    R = R / R.sum(1, keepdims=True)
-    sigma = Fn.fwhm_to_sigma(ratio)
-    psf = Fn.gaussian_psf(sigma, Fn.default_psf_size(sigma, ratio))
-    hsi = Fn.spatial_degrade(X, psf, ratio, (ratio // 2, ratio // 2), "circular")
-    return hsi, Fn.apply_srf(X, R), R, X[0].reshape(L, -1).numpy()
+    return (*_observe(X, ratio, l), X[0].reshape(L, -1).numpy())
 
 
 def test_auto_offset_is_dropped_when_abundances_sum_to_one():
