@@ -149,7 +149,8 @@ class SCALMUConfig:
         ‖Y_m − E_m A‖²/‖Y_m‖² + ‖Y_h − E A D‖²/‖Y_h‖² is no larger than after a plain CNMF
         pass from the same state; otherwise take the plain pass (a safeguarded learned
         optimiser). Off by default: on held-out synthetic scenes it keeps only ~1/6 of the
-        learned gain (``docs/scalmu.md`` §4). About 20 % slower.
+        learned gain (``docs/scalmu.md`` §4). About a third slower (one plain pass and two
+        misfits per layer).
     num_threads : int, optional
         Torch threads during the fusion (restored afterwards).
     """
