@@ -303,6 +303,22 @@ def test_tile_resident_ms_loop_equals_whole_array(theta):
         s.ms_block = block
         A = s.ms_abundances(Em, A0, 50, "ms")
         runs.append((A, log.cost, log.loops[0].stopped, s.Jm))
+    # Off the main thread (e.g. in Dask's threaded tasks) the blocks run inline, torch's
+    # process-wide thread count untouched, with the same result.
+    import threading
+
+    before, seen = torch.get_num_threads(), []
+
+    def task():
+        s = _FastSolver(hsi[0].reshape(31, -1), Ym, 0.05, CNMFConfig(theta=theta), _Log(None), 1, 2)
+        s.ms_block = 100
+        seen.append(s.ms_abundances(Em, A0, 50, "ms"))
+
+    th = threading.Thread(target=task)
+    th.start()
+    th.join()
+    assert torch.get_num_threads() == before
+    torch.testing.assert_close(seen[0], runs[1][0], rtol=1e-5, atol=1e-7)
     torch.testing.assert_close(A0, keep, rtol=0, atol=0)
     (A1, c1, st1, J1), (A2, c2, st2, J2) = runs
     torch.testing.assert_close(A1, A2, rtol=1e-4, atol=1e-6)  # per-pixel ops (GEMM rounding differs by width)

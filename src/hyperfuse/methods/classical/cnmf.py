@@ -20,6 +20,7 @@ Two implementations compute the same iterates:
 from __future__ import annotations
 
 import math
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -317,9 +318,10 @@ class _FastSolver:
 
         With E_m fixed the pixels are independent, so the loop is tile-resident (§3.1): each
         block of ~1 MB of A runs all iterations while it stays in cache, the blocks spread
-        over ``ms_threads`` single-threaded workers, and their per-iteration costs add up to
-        the global J of the stop rule ("exact" mode: if the rule fires, the blocks are rerun
-        to the accepted count). The input A is not modified.
+        over ``ms_threads`` single-threaded workers (when called from the main thread), and
+        their per-iteration costs add up to the global J of the stop rule ("exact" mode: if
+        the rule fires, the blocks are rerun to the accepted count). The input A is not
+        modified.
         """
         lp = self.log.open(name, n_it)
         t0 = time.perf_counter()
@@ -383,7 +385,9 @@ class _FastSolver:
                 out[:, c0:c1] = a
             return j, ja
 
-        if workers <= 1 or len(blocks) == 1:
+        # Worker threads need torch single-threaded, a process-wide setting: only change it from
+        # the main thread (inside e.g. Dask's threaded tasks other torch work may be running).
+        if workers <= 1 or len(blocks) == 1 or threading.current_thread() is not threading.main_thread():
             with _threads(self.ms_threads):
                 parts = [run(c0, c1) for c0, c1 in blocks]
         else:
