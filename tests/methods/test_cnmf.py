@@ -327,6 +327,25 @@ def test_tile_resident_ms_loop_equals_whole_array(theta):
     assert J1 == pytest.approx(float(((Ym.double() - Em.double() @ A1.double()) ** 2).sum()), rel=1e-5)
 
 
+def test_replaying_the_ms_trajectory_reproduces_the_alternation():
+    """ms_replay of the E_m trajectory recorded by ms_alternate gives its A (what tiles rely on),
+    in one block or in column blocks over two workers."""
+    from hyperfuse.methods.classical.cnmf import _FastSolver, _Log
+
+    sc = make_scene(32, 31, 5, 6, 4, seed=1)
+    hsi, msi = sc.pair(torch.float32)
+    Ym = msi[0].reshape(6, -1)
+    s = _FastSolver(hsi[0].reshape(31, -1), Ym, 0.05, CNMFConfig(theta=float("-inf")), _Log(None), 1, 2)
+    Em0 = torch.as_tensor(sc.sensor.srf, dtype=torch.float32) @ torch.rand(31, 5, generator=torch.Generator().manual_seed(0))
+    A0 = torch.rand(5, Ym.shape[1], generator=torch.Generator().manual_seed(1))
+    traj: list[torch.Tensor] = []
+    _, A_alt = s.ms_alternate(Em0, A0.clone(), 30, "alt", trajectory=traj)
+    assert len(traj) == 30
+    for block in (None, 100):
+        s.ms_block = block
+        torch.testing.assert_close(s.ms_replay(traj, A0), A_alt, rtol=1e-4, atol=1e-6)
+
+
 def test_data_first_equals_gram_first():
     hsi, msi, phys, s = _tiny()
     term = DataTerm(msi.reshape(1, 4, -1), sum_to_one_delta(msi))

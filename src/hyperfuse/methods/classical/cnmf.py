@@ -330,9 +330,7 @@ class _FastSolver:
             Et = self._aug_E(Em)
             num = Em.T @ self.Ym
             num += self.d2
-        N = A.shape[1]
-        width = self.ms_block or (N if A.device.type != "cpu" else max(1024, 2**18 // max(A.shape[0], 1)))
-        blocks = [(c, min(c + width, N)) for c in range(0, N, width)]
+        blocks = self._blocks(A)
         out, J, Jaug = self._ms_blocks(Et, num, A, n_it, blocks, workers)
         accepted = n_it
         for k in range(1, n_it):
@@ -385,35 +383,55 @@ class _FastSolver:
                 out[:, c0:c1] = a
             return j, ja
 
-        # Worker threads need torch single-threaded, a process-wide setting: only change it from
-        # the main thread (inside e.g. Dask's threaded tasks other torch work may be running).
-        if workers <= 1 or len(blocks) == 1 or threading.current_thread() is not threading.main_thread():
-            with _threads(self.ms_threads):
-                parts = [run(c0, c1) for c0, c1 in blocks]
-        else:
-            with _threads(1), ThreadPoolExecutor(min(workers, len(blocks))) as ex:
-                parts = list(ex.map(lambda b: run(*b), blocks))
-        for j, ja in parts:
+        for j, ja in self._over_blocks(run, blocks, workers):
             J += j
             Jaug += ja
         return out, J, Jaug
+
+    def _blocks(self, A: torch.Tensor) -> list[tuple[int, int]]:
+        """Column blocks of ~1 MB of A (one block on GPUs)."""
+        N = A.shape[1]
+        width = self.ms_block or (N if A.device.type != "cpu" else max(1024, 2**18 // max(A.shape[0], 1)))
+        return [(c, min(c + width, N)) for c in range(0, N, width)]
+
+    def _over_blocks(self, run: Callable[[int, int], Any], blocks: list[tuple[int, int]], workers: int) -> list[Any]:
+        """``run(c0, c1)`` for every block: inline, or on ``workers`` single-threaded threads.
+
+        Worker threads need torch single-threaded, a process-wide setting: it is only changed
+        from the main thread (inside e.g. Dask's threaded tasks other torch work may run)."""
+        if workers <= 1 or len(blocks) == 1 or threading.current_thread() is not threading.main_thread():
+            with _threads(self.ms_threads):
+                return [run(c0, c1) for c0, c1 in blocks]
+        with _threads(1), ThreadPoolExecutor(min(workers, len(blocks))) as ex:
+            return list(ex.map(lambda b: run(*b), blocks))
 
     def ms_replay(self, trajectory: list[torch.Tensor], A: torch.Tensor) -> torch.Tensor:
         """A-updates with E_m taking the values of a recorded ``ms_alternate`` trajectory in turn.
 
         Tiled CNMF records the trajectory on a pixel sample of the whole scene and replays it
         on every tile: the A-updates are per pixel, so a tile then follows step 5(b) as the
-        untiled run does, with the scene-wide E_m of each iteration.
+        untiled run does, with the scene-wide E_m of each iteration. Tile-resident like
+        :meth:`ms_abundances` (each column block replays the whole trajectory in cache).
         """
         with _threads(self.ms_threads):
-            for Em in trajectory:
-                Et = self._aug_E(Em)
-                num = Em.T @ self.Ym
+            workers = torch.get_num_threads()
+        Ets = [self._aug_E(Em) for Em in trajectory]
+        EtTs = [Et.T.contiguous() for Et in Ets]
+        out = torch.empty_like(A)
+
+        def run(c0: int, c1: int) -> None:
+            a = A[:, c0:c1]
+            y = self.Ym[:, c0:c1]
+            for Em, Et, EtT in zip(trajectory, Ets, EtTs, strict=True):
+                num = Em.T @ y
                 num += self.d2
-                den = Et.T @ (Et @ A)
+                den = EtT @ (Et @ a)
                 den.clamp_(min=self.eps)
-                A = A * num.div_(den)
-        return A
+                a = a * num.div_(den)
+            out[:, c0:c1] = a
+
+        self._over_blocks(run, self._blocks(A), workers)
+        return out
 
     def ms_alternate(
         self, Em: torch.Tensor, A: torch.Tensor, n_it: int, name: str,
