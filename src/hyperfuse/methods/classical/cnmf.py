@@ -389,9 +389,15 @@ class _FastSolver:
         return out, J, Jaug
 
     def _blocks(self, A: torch.Tensor) -> list[tuple[int, int]]:
-        """Column blocks of ~1 MB of A (one block on GPUs)."""
+        """Equal column blocks of about 1 MB of A (one block on GPUs)."""
         N = A.shape[1]
-        width = self.ms_block or (N if A.device.type != "cpu" else max(1024, 2**18 // max(A.shape[0], 1)))
+        if self.ms_block:
+            width = self.ms_block
+        elif A.device.type != "cpu":
+            width = N
+        else:
+            target = max(1024, 2**18 // max(A.shape[0], 1))
+            width = -(-N // max(1, round(N / target)))
         return [(c, min(c + width, N)) for c in range(0, N, width)]
 
     def _over_blocks(self, run: Callable[[int, int], Any], blocks: list[tuple[int, int]], workers: int) -> list[Any]:
@@ -437,43 +443,79 @@ class _FastSolver:
         self, Em: torch.Tensor, A: torch.Tensor, n_it: int, name: str,
         trajectory: list[torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Alternate E_m then A (``trajectory``: append every accepted E_m). One product [Y_m; E_mA]·Aᵀ per iteration gives both the
-        numerator Y_mAᵀ and the data-first denominator E_m(AAᵀ) = (E_mA)Aᵀ of the next E_m
-        update (2·2l·p·N FLOPs instead of p(p+1)N for AAᵀ); E_mA is the P = ẼA that the
-        direct-residual cost needs anyway."""
+        """Alternate E_m then A (``trajectory``: append every accepted E_m).
+
+        One product [Y_m; E_mA]·Aᵀ per iteration gives both the numerator Y_mAᵀ and the
+        data-first denominator E_m(AAᵀ) = (E_mA)Aᵀ of the next E_m update (2·2l·p·N FLOPs
+        instead of p(p+1)N for AAᵀ); E_mA is the P = ẼA that the direct-residual cost needs
+        anyway. E_m couples all pixels once per iteration, so the A half runs block by block
+        (column blocks of ~1 MB over ``ms_threads`` workers, as in :meth:`ms_abundances`), each
+        block returning its share of that product and of the cost. The input A is not
+        modified."""
         lp = self.log.open(name, n_it)
         t0 = time.perf_counter()
         l = Em.shape[0]
-        Ym = self.Ym
         with _threads(self.ms_threads):
-            Z = torch.empty((2 * l + 1, Ym.shape[1]), dtype=Ym.dtype, device=Ym.device)
-            Z[:l] = Ym
-            torch.matmul(self._aug_E(Em), A, out=Z[l:])
-            ZA = Z[: 2 * l] @ A.T
-            prev = None
-            for _ in range(n_it):
-                Em2 = Em * ZA[:l] / ZA[l:].clamp_min(self.eps)
-                Et = self._aug_E(Em2)
-                num = Em2.T @ Ym
+            workers = torch.get_num_threads()
+        blocks = self._blocks(A)
+        Ym = self.Ym
+
+        # Per block, Z = [Y_m; ẼA] ((2l+1) × width): its first 2l rows times Aᵀ are the block's
+        # share of [Y_m; E_mA]·Aᵀ, rows l..2l+1 are P = ẼA for the cost.
+        Zs = {}
+
+        def start(c0: int, c1: int) -> torch.Tensor:
+            a = A[:, c0:c1]
+            Z = torch.empty((2 * l + 1, c1 - c0), dtype=Ym.dtype, device=Ym.device)
+            Z[:l] = Ym[:, c0:c1]
+            torch.matmul(self._aug_E(Em), a, out=Z[l:])
+            Zs[c0] = Z
+            return Z[: 2 * l] @ a.T
+
+        ZA = _total(self._over_blocks(start, blocks, workers))
+        cur, bufs, which = A, (torch.empty_like(A), torch.empty_like(A)), 0
+        prev = None
+        for _ in range(n_it):
+            Em2 = Em * ZA[:l] / ZA[l:].clamp_min(self.eps)
+            Et = self._aug_E(Em2)
+            EtT = Et.T.contiguous()
+            EmT = Em2.T.contiguous()
+            nxt = bufs[which]
+
+            def step(c0: int, c1: int, cur: torch.Tensor = cur, nxt: torch.Tensor = nxt,
+                     Et: torch.Tensor = Et, EtT: torch.Tensor = EtT, EmT: torch.Tensor = EmT) -> tuple[float, float, torch.Tensor]:
+                a, Z = cur[:, c0:c1], Zs[c0]
+                num = EmT @ Z[:l]
                 num += self.d2
-                den = Et.T @ (Et @ A)
+                den = EtT @ (Et @ a)
                 den.clamp_(min=self.eps)
-                torch.div(num, den, out=den)
-                A2 = den.mul_(A)
-                torch.matmul(Et, A2, out=Z[l:])
-                J = float(torch.linalg.vector_norm(Z[:l] - Z[l : 2 * l], dtype=torch.float64) ** 2)
-                if _stop(prev, J, self.theta):
-                    lp.stopped = True
-                    break
-                Em, A, prev = Em2, A2, J
-                if trajectory is not None:
-                    trajectory.append(Em2.clone())
-                ZA = Z[: 2 * l] @ A.T
-                aug = float(torch.linalg.vector_norm(Z[2 * l] - self.d, dtype=torch.float64) ** 2)
-                self.log.record(lp, J, J + aug)
+                a2 = torch.mul(a, num.div_(den), out=nxt[:, c0:c1])
+                torch.matmul(Et, a2, out=Z[l:])
+                j = float(torch.linalg.vector_norm(Z[:l] - Z[l : 2 * l], dtype=torch.float64) ** 2)
+                ja = float(torch.linalg.vector_norm(Z[2 * l] - self.d, dtype=torch.float64) ** 2)
+                return j, ja, Z[: 2 * l] @ a2.T
+
+            parts = self._over_blocks(step, blocks, workers)
+            J = float(sum(pt[0] for pt in parts))
+            if _stop(prev, J, self.theta):
+                lp.stopped = True
+                break
+            Em, cur, prev, which = Em2, nxt, J, 1 - which
+            if trajectory is not None:
+                trajectory.append(Em2.clone())
+            ZA = _total([pt[2] for pt in parts])
+            self.log.record(lp, J, J + float(sum(pt[1] for pt in parts)))
         self.Jm = prev if prev is not None else self.Jm
         lp.seconds = time.perf_counter() - t0
-        return Em, A
+        return Em, cur
+
+
+def _total(parts: list[torch.Tensor]) -> torch.Tensor:
+    """Sum of the blocks' partial products."""
+    out = parts[0].clone()
+    for t in parts[1:]:
+        out += t
+    return out
 
 
 class _GenericSolver(_FastSolver):
