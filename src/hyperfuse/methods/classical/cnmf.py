@@ -482,8 +482,7 @@ class _FastSolver:
             EmT = Em2.T.contiguous()
             nxt = bufs[which]
 
-            def step(c0: int, c1: int, cur: torch.Tensor = cur, nxt: torch.Tensor = nxt,
-                     Et: torch.Tensor = Et, EtT: torch.Tensor = EtT, EmT: torch.Tensor = EmT) -> tuple[float, float, torch.Tensor]:
+            def step(c0: int, c1: int) -> tuple[float, float, torch.Tensor]:  # runs within this iteration
                 a, Z = cur[:, c0:c1], Zs[c0]
                 num = EmT @ Z[:l]
                 num += self.d2

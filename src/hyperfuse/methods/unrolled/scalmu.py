@@ -420,7 +420,8 @@ class SCALMUNet(nn.Module):
         """A plain CNMF coupled pass shaped like ``like`` (neutral, network skipped); kept out
         of the module tree so that it never enters the weights."""
         plain = self.__dict__.get("_plain")
-        if plain is None:
+        ref = like.mu
+        if plain is None or plain.mu.device != ref.device or plain.mu.dtype != ref.dtype:
             plain = copy.deepcopy(like)
             plain.neutralise()
             plain.arch = dataclasses.replace(like.arch, use_prior=False, use_step=False)
