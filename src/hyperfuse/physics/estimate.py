@@ -12,7 +12,7 @@ from scipy.linalg import qr
 from scipy.optimize import nnls
 
 from .._validation import check_ratio
-from ..errors import ShapeError, SRFError
+from ..errors import InputError, ShapeError, SRFError
 from . import functional as Fn
 from .functional import Boundary
 
@@ -111,7 +111,7 @@ def estimate_srf_nnls(
     Notes
     -----
     With Ỹ_m = Y_m D, each band k solves
-    ``min ‖ỹ_k − Y_hᵀ ρ − b_k 1‖²`` s.t. ρ ≥ 0, b_k free. The free offset is eliminated by
+    ``min ‖ỹ_k − Y_hᵀ ρ − b_k 1‖²`` s.t. ρ ≥ 0, b_k free (or 0, see ``fit_offset``). The free offset is eliminated by
     centring ỹ_k and the rows of Y_h over pixels; b_k = mean(ỹ_k) − ρᵀ mean(Y_h). The centred
     n×L system is first reduced by a QR factorisation (Y_cᵀ = QT, so
     ‖Y_cᵀρ − c‖² = ‖Tρ − Qᵀc‖² + const), then solved by Lawson–Hanson NNLS
@@ -131,6 +131,8 @@ def estimate_srf_nnls(
     (True, [0.1, 0.1])
     """
     r = check_ratio(ratio)
+    if fit_offset not in (True, False, "auto"):
+        raise InputError(f"fit_offset must be True, False or 'auto', got {fit_offset!r}")
     Yh = _as_cube(hsi, "hsi")
     Ym = _as_cube(msi, "msi")
     B, L, h, w = Yh.shape
@@ -148,8 +150,6 @@ def estimate_srf_nnls(
     Y = Yh.permute(1, 0, 2, 3).reshape(L, -1).numpy()  # (L, B n)
     mu_y = Y.mean(axis=1)
     Yc = (Y - mu_y[:, None]).T  # (B n, L)
-    if fit_offset not in (True, False, "auto"):
-        raise ValueError(f"fit_offset must be True, False or 'auto', got {fit_offset!r}")
     n_px = Y.shape[1]
     Q, T = qr(Yc, mode="economic") if fit_offset is not False else (None, None)
     Q0, T0 = qr(Y.T, mode="economic") if fit_offset is not True else (None, None)
