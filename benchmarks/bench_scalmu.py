@@ -14,9 +14,10 @@ Lee–Seung passes (the learned parts neutral: the "same initialisation, same nu
 CNMF); ``cnmf-full`` = the registered CNMF with its default iteration counts and the same p
 (a stronger, much longer reference); ``scalmu`` (shipped weights); ``scalmu+adapt``.
 ``--ablations`` adds inference-time ablations of the trained model (step matrices off, prior
-off, first k layers only, the safeguard). ``--validation`` swaps the scenes for held-out synthetic
-validation scenes (seeds 700001+), the only ones used for design decisions. ``--speed`` times a 512 × 512 × 31, ×8 scene (per layer, whole
-inference) for SCALMU and the matched CNMF passes.
+off, first k layers only, the safeguard). ``--validation`` swaps the scenes for held-out
+synthetic validation scenes (seeds 700001+), the only ones used for design decisions.
+``--speed`` times a 512 × 512 × 31, ×8 scene (per layer, whole inference) for SCALMU and the
+matched CNMF passes.
 
     python benchmarks/bench_scalmu.py [--weights PATH] [--ablations] [--speed] [--no-adapt]
                                       [--threads 2] [--adapt-budget S] [--out results.json]
@@ -53,26 +54,25 @@ def _srf(name: str, wl: np.ndarray, bands: list[str] | None, min_coverage: float
     return np.asarray(res.matrix)[idx], bands
 
 
+def _dead_leaves_case(name: str, seed: int, k: int, n_endmembers: int, rgb: bool = False) -> dict[str, Any]:
+    """A 96² dead-leaves test case: SWIR grid for even k, VNIR for odd; Sentinel-2A or RGB bands."""
+    from hyperfuse.data.synthetic import dead_leaves_scene
+
+    wl = np.linspace(400.0, 2400.0, 120) if k % 2 == 0 else np.linspace(400.0, 1000.0, 60)
+    s = dead_leaves_scene((96, 96), wl, n_endmembers=n_endmembers, rng=seed)
+    cube = np.moveaxis(np.asarray(s.cube, dtype=np.float64), 0, -1)
+    srf, names = _srf("nikon-5100", wl, None, 0.9) if rgb else _srf("sentinel-2a", wl, None, 0.95)
+    return dict(name=name, real=False, cube=cube, wl=wl, srf=srf, bands=names)
+
+
 def validation_scenes(n: int = 6) -> list[dict[str, Any]]:
     """Held-out synthetic scenes for design decisions (seeds 700001+; neither the training and
     validation streams nor the test scenes below): dead leaves with 4-9 built-in endmembers,
-    alternating SWIR/VNIR grids, Sentinel-2A or RGB responses."""
-    from hyperfuse.data.synthetic import dead_leaves_scene
-
-    out = []
-    for k in range(n):
-        seed = 700001 + k
-        wl = np.linspace(400.0, 2400.0, 120) if k % 2 == 0 else np.linspace(400.0, 1000.0, 60)
-        s = dead_leaves_scene((96, 96), wl, n_endmembers=4 + k, rng=seed)
-        cube = np.moveaxis(np.asarray(s.cube, dtype=np.float64), 0, -1)
-        srf, names = _srf("sentinel-2a", wl, None, 0.95) if k % 3 else _srf("nikon-5100", wl, None, 0.9)
-        out.append(dict(name=f"val{seed}", real=False, cube=cube, wl=wl, srf=srf, bands=names))
-    return out
+    alternating SWIR/VNIR grids, Sentinel-2A or (every third) RGB responses."""
+    return [_dead_leaves_case(f"val{700001 + k}", 700001 + k, k, 4 + k, rgb=k % 3 == 0) for k in range(n)]
 
 
 def load_scenes(synthetic: int) -> list[dict[str, Any]]:
-    from hyperfuse.data.synthetic import dead_leaves_scene
-
     scenes: list[dict[str, Any]] = []
     jr = DATA / "jasper_ridge"
     cube_p, wl_p = jr / "jasper_100x100x198_uint16.npy", jr / "wavelengths_nm_APPROX_aviris1995.npy"
@@ -98,12 +98,7 @@ def load_scenes(synthetic: int) -> list[dict[str, Any]]:
     else:
         print(f"skip samson: {sm} not found", file=sys.stderr)
     for k in range(synthetic):
-        seed = 900001 + k
-        wl = np.linspace(400.0, 2400.0, 120) if k % 2 == 0 else np.linspace(400.0, 1000.0, 60)
-        s = dead_leaves_scene((96, 96), wl, n_endmembers=6 + 2 * k, rng=seed)
-        cube = np.moveaxis(np.asarray(s.cube, dtype=np.float64), 0, -1)
-        srf, names = _srf("sentinel-2a", wl, None, 0.95)
-        scenes.append(dict(name=f"deadleaves{seed}", real=False, cube=cube, wl=wl, srf=srf, bands=names))
+        scenes.append(_dead_leaves_case(f"deadleaves{900001 + k}", 900001 + k, k, 6 + 2 * k))
     return scenes
 
 

@@ -411,6 +411,17 @@ class _FastSolver:
         with _threads(1), ThreadPoolExecutor(min(workers, len(blocks))) as ex:
             return list(ex.map(lambda b: run(*b), blocks))
 
+    def _a_step(
+        self, EmT: torch.Tensor, Et: torch.Tensor, EtT: torch.Tensor, y: torch.Tensor, a: torch.Tensor,
+        out: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """One A-update with the numerator recomputed: a ⊙ (E_mᵀy + δ²) ⊘ max(Ẽᵀ(Ẽa), ε)."""
+        num = EmT @ y
+        num += self.d2
+        den = EtT @ (Et @ a)
+        den.clamp_(min=self.eps)
+        return torch.mul(a, num.div_(den), out=out)
+
     def ms_replay(self, trajectory: list[torch.Tensor], A: torch.Tensor) -> torch.Tensor:
         """A-updates with E_m taking the values of a recorded ``ms_alternate`` trajectory in turn.
 
@@ -429,11 +440,7 @@ class _FastSolver:
             a = A[:, c0:c1]
             y = self.Ym[:, c0:c1]
             for Em, Et, EtT in zip(trajectory, Ets, EtTs, strict=True):
-                num = Em.T @ y
-                num += self.d2
-                den = EtT @ (Et @ a)
-                den.clamp_(min=self.eps)
-                a = a * num.div_(den)
+                a = self._a_step(Em.T, Et, EtT, y, a)
             out[:, c0:c1] = a
 
         self._over_blocks(run, self._blocks(A), workers)
@@ -483,12 +490,8 @@ class _FastSolver:
             nxt = bufs[which]
 
             def step(c0: int, c1: int) -> tuple[float, float, torch.Tensor]:  # runs within this iteration
-                a, Z = cur[:, c0:c1], Zs[c0]
-                num = EmT @ Z[:l]
-                num += self.d2
-                den = EtT @ (Et @ a)
-                den.clamp_(min=self.eps)
-                a2 = torch.mul(a, num.div_(den), out=nxt[:, c0:c1])
+                Z = Zs[c0]
+                a2 = self._a_step(EmT, Et, EtT, Z[:l], cur[:, c0:c1], out=nxt[:, c0:c1])
                 torch.matmul(Et, a2, out=Z[l:])
                 j = float(torch.linalg.vector_norm(Z[:l] - Z[l : 2 * l], dtype=torch.float64) ** 2)
                 ja = float(torch.linalg.vector_norm(Z[2 * l] - self.d, dtype=torch.float64) ** 2)
