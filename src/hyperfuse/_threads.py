@@ -1,4 +1,5 @@
-"""Torch's thread count for a block of code (process-wide, so set it around whole phases)."""
+"""Per-block CPU settings: torch's thread count (process-wide, so set it around whole phases)
+and the calling thread's denormal mode."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Iterator
 
 import torch
 
-__all__ = ["torch_threads"]
+__all__ = ["denormals_flushed", "torch_threads"]
 
 
 @contextlib.contextmanager
@@ -31,3 +32,35 @@ def torch_threads(n: int | None) -> Iterator[None]:
     finally:
         if torch.get_num_threads() != old:
             torch.set_num_threads(old)
+
+
+def _flushing() -> bool:
+    # A subnormal float32 constant reads back as 0 when the thread flushes denormals.
+    return torch.tensor(1e-39, dtype=torch.float32).item() == 0.0
+
+
+@contextlib.contextmanager
+def denormals_flushed(on: bool = True) -> Iterator[None]:
+    """Run the block with subnormal floats flushed to zero on this thread (and on threads it
+    starts), then restore the previous mode; ``on=False``: unchanged.
+
+    Multiplicative updates drive unused entries geometrically towards zero; once they are
+    subnormal, every product that reads them takes a slow path on x86 CPUs (CNMF on the
+    issue-4 Jasper scene: 0.86 s -> 0.53 s with identical PSNR).
+
+    Examples
+    --------
+    >>> with denormals_flushed():
+    ...     torch.tensor(1e-39, dtype=torch.float32).item()
+    0.0
+    """
+    if not on or _flushing():
+        yield
+        return
+    if not torch.set_flush_denormal(True):  # CPU without DAZ/FTZ: nothing to do
+        yield
+        return
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
