@@ -126,6 +126,23 @@ def test_deterministic_and_inputs_untouched(small):
     assert torch.equal(hsi, h0) and torch.equal(msi, m0)
 
 
+def test_flush_denormals_in_loops_only(small):
+    """The loops run with subnormals flushed (or not, when asked); the caller's mode is
+    restored, and the result is the same to float32 round-off."""
+    def flushing() -> bool:
+        return torch.tensor(1e-39, dtype=torch.float32).item() == 0.0
+
+    hsi, msi = small.pair()
+    outs = {}
+    for flush in (True, False):
+        seen = set()
+        cfg = CNMFConfig(n_endmembers=6, inner_iters=30, flush_denormals=flush)
+        outs[flush] = CNMF(cfg, progress=lambda *a: seen.add(flushing())).fuse(hsi, msi, small.sensor)
+        assert seen == {flush}
+        assert not flushing()
+    torch.testing.assert_close(outs[True].cube, outs[False].cube, rtol=1e-4, atol=1e-6)
+
+
 def test_result_extras_and_progress(small):
     calls = []
     hsi, msi = small.pair()
