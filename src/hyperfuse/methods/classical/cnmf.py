@@ -516,10 +516,19 @@ class _FastSolver:
 
         # Per block, Z = [δ1ᵀ; Y_m; E_mA; δ1ᵀA] ((2l+2) × width): Z[1:2l+1]·Aᵀ is the block's
         # share of [Y_m; E_mA]·Aᵀ (only the 2l rows needed); Z[:l+1] with the augmentation
-        # [δ1ᵀ; E_m] gives the A numerator, Z[l+1:] = [E_m; δ1ᵀ]A is P for the costs. Each block keeps its
-        # own A (``cur``) and buffers; an update lands in the block's spare and becomes its A
-        # once the iteration is accepted.
-        bk: dict[int, dict[str, torch.Tensor]] = {}
+        # [δ1ᵀ; E_m] gives the A numerator, Z[l+1:] = [E_m; δ1ᵀ]A is P for the costs.
+        # A lives in two flat buffers in block-major order (each block's p × width slab is
+        # contiguous, so the updates run in place): ``cur`` holds the accepted A (None: the
+        # input, never written), the other receives the update. At the end the spare buffer,
+        # viewed as p × N, takes the assembled A (no third copy).
+        p, N = A.shape
+        flat = [A.new_empty(p * N), A.new_empty(p * N)]
+        roles: dict[str, int | None] = {"cur": None, "new": 0}
+
+        def slab(k: int, c0: int, c1: int) -> torch.Tensor:
+            return flat[k][p * c0 : p * c1].view(p, c1 - c0)
+
+        Zs: dict[int, torch.Tensor] = {}
         scratch = _Scratch()  # den, P, residual: per worker thread, not per block
 
         def start(c0: int, c1: int) -> torch.Tensor:
@@ -528,12 +537,11 @@ class _FastSolver:
             Z[0] = self.d
             Z[1 : l + 1] = Ym[:, c0:c1]
             torch.matmul(self._aug_E(Em), a, out=Z[l + 1 :])
-            bk[c0] = {"Z": Z, "cur": a, "new": a.new_empty(a.shape)}
+            Zs[c0] = Z
             return Z[1 : 2 * l + 1] @ a.T
 
         ZA = _total(self._over_blocks(start, blocks, workers))
         prev = None
-        accepted = 0
         for _ in range(n_it):
             Em2 = Em * ZA[:l] / ZA[l:].clamp_min(self.eps)
             Et = self._aug_E(Em2)
@@ -541,10 +549,11 @@ class _FastSolver:
             EtT_y = torch.cat([EtT[:, l:], EtT[:, :l]], dim=1)  # [δ1ᵀ; E_m]ᵀ, Z's row order
 
             def step(c0: int, c1: int) -> tuple[float, float, torch.Tensor]:  # runs within this iteration
-                b = bk[c0]
-                Z, a2, w = b["Z"], b["new"], c1 - c0
+                Z, w, k = Zs[c0], c1 - c0, roles["cur"]
+                a = A[:, c0:c1] if k is None else slab(k, c0, c1)
+                a2 = slab(roles["new"], c0, c1)  # type: ignore[arg-type]
                 den, P = scratch.get("den", a2.shape, a2), scratch.get("P", (l + 1, w), a2)
-                self._a_step(Et, EtT, Z[: l + 1], b["cur"], a2, den, P, EtT_y)
+                self._a_step(Et, EtT, Z[: l + 1], a, a2, den, P, EtT_y)
                 torch.matmul(Et, a2, out=Z[l + 1 :])
                 R64 = scratch.get("R64", (l + 1, w), a2, torch.float64)
                 torch.sub(Z[1 : l + 1], Z[l + 1 : 2 * l + 1], out=R64[:l])
@@ -557,23 +566,18 @@ class _FastSolver:
             if _stop(prev, J, self.theta):
                 lp.stopped = True
                 break
-            Em, prev, accepted = Em2, J, accepted + 1
-            for c0, _c1 in blocks:
-                b = bk[c0]
-                old = b["cur"]
-                b["cur"] = b["new"]
-                b["new"] = old if accepted > 1 else old.new_empty(old.shape)  # never write the input A
+            Em, prev = Em2, J
+            roles["cur"], roles["new"] = roles["new"], 1 - roles["new"]  # type: ignore[operator]
             if trajectory is not None:
                 trajectory.append(Em2.clone())
             ZA = _total([pt[2] for pt in parts])
             self.log.record(lp, J, J + float(sum(pt[1] for pt in parts)))
         cur = A
-        if accepted:
-            for b in bk.values():  # free the spares before assembling A
-                del b["new"], b["Z"]
-            cur = torch.empty_like(A)
+        if roles["cur"] is not None:
+            k = roles["cur"]
+            cur = flat[1 - k].view(p, N)
             for c0, c1 in blocks:
-                cur[:, c0:c1] = bk.pop(c0)["cur"]
+                cur[:, c0:c1] = slab(k, c0, c1)
         self.Jm = prev if prev is not None else self.Jm
         lp.seconds = time.perf_counter() - t0
         return Em, cur
