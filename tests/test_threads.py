@@ -7,7 +7,7 @@ import threading
 import pytest
 import torch
 
-from hyperfuse._threads import denormals_flushed, torch_threads
+from hyperfuse._threads import blas_threads, denormals_flushed, torch_threads
 
 
 def flushing() -> bool:
@@ -42,3 +42,14 @@ def test_torch_threads_restores():
     with torch_threads(1):
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
+
+
+def test_blas_threads_limits_and_restores():
+    from threadpoolctl import threadpool_info
+
+    before = [d["num_threads"] for d in threadpool_info()]
+    with blas_threads(1):
+        assert all(d["num_threads"] == 1 for d in threadpool_info())
+    assert [d["num_threads"] for d in threadpool_info()] == before
+    with blas_threads(None):
+        assert [d["num_threads"] for d in threadpool_info()] == before

@@ -1,5 +1,5 @@
-"""Per-block CPU settings: torch's thread count (process-wide, so set it around whole phases)
-and the calling thread's denormal mode."""
+"""Per-block CPU settings: torch's and the BLAS libraries' thread counts (process-wide, so set
+them around whole phases) and the calling thread's denormal mode."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import contextlib
 from collections.abc import Iterator
 
 import torch
+from threadpoolctl import threadpool_limits
 
-__all__ = ["denormals_flushed", "torch_threads"]
+__all__ = ["blas_threads", "denormals_flushed", "torch_threads"]
 
 
 @contextlib.contextmanager
@@ -64,3 +65,14 @@ def denormals_flushed(on: bool = True) -> Iterator[None]:
         yield
     finally:
         torch.set_flush_denormal(False)
+
+
+@contextlib.contextmanager
+def blas_threads(n: int | None) -> Iterator[None]:
+    """Run the block with at most ``n`` threads in the BLAS/OpenMP libraries NumPy and SciPy
+    load (``threadpoolctl``), then restore them; ``None``: unchanged."""
+    if n is None:
+        yield
+        return
+    with threadpool_limits(limits=int(n)):
+        yield

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from hyperfuse._threads import torch_threads
 from hyperfuse.errors import InputError
 from hyperfuse.methods import get_method
 from hyperfuse.methods.classical.cnmf import CNMF, CNMFConfig
@@ -141,6 +142,19 @@ def test_flush_denormals_in_loops_only(small):
         assert seen == {flush}
         assert not flushing()
     torch.testing.assert_close(outs[True].cube, outs[False].cube, rtol=1e-4, atol=1e-6)
+
+
+def test_small_scene_runs_single_threaded(small):
+    """Below the size thresholds the whole fusion runs on one torch thread; the caller's
+    thread count is restored."""
+    hsi, msi = small.pair()
+    seen = set()
+    with torch_threads(2):
+        CNMF(CNMFConfig(n_endmembers=6, inner_iters=10), progress=lambda *a: seen.add(torch.get_num_threads())).fuse(
+            hsi, msi, small.sensor
+        )
+        assert torch.get_num_threads() == 2
+    assert seen == {1}
 
 
 def test_result_extras_and_progress(small):

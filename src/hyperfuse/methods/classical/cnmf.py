@@ -19,6 +19,7 @@ Two implementations compute the same iterates:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import threading
@@ -32,7 +33,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from ..._threads import denormals_flushed
+from ..._threads import blas_threads, denormals_flushed
 from ..._threads import torch_threads as _threads
 from ...errors import InputError, SRFError
 from ...physics.estimate import estimate_srf_nnls
@@ -818,6 +819,21 @@ class CNMF(FusionMethod):
 
     # ------------------------------------------------------------------ main
     def _fuse(
+        self, hsi: torch.Tensor, msi: torch.Tensor, physics: FusionPhysics | None
+    ) -> FusionResult:
+        # A small scene runs single-threaded throughout (torch and NumPy/SciPy's BLAS): its
+        # products are too small to share, and a second thread only adds synchronisation
+        # (issue-4 Jasper x4 on 2 cores: 0.54 -> 0.44 s; Samson x8: 0.34-0.43 -> 0.32 s).
+        _, L, h, w = hsi.shape
+        l, H, W = msi.shape[1:]
+        small = H * W * max(30, l + 1) < 2**20 and h * w * max(30, L) < 2**21
+        with contextlib.ExitStack() as stack:
+            if small and hsi.device.type == "cpu":
+                stack.enter_context(_threads(1))
+                stack.enter_context(blas_threads(1))
+            return self._fuse_run(hsi, msi, physics)
+
+    def _fuse_run(
         self, hsi: torch.Tensor, msi: torch.Tensor, physics: FusionPhysics | None
     ) -> FusionResult:
         cfg = self.config
