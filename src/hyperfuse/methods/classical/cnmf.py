@@ -366,7 +366,7 @@ class _FastSolver:
             Et = self._aug_E(Em)
             num = Em.T @ self.Ym
             num += self.d2
-        blocks = self._blocks(A, 2**18 if workers <= 1 else 2**20)
+        blocks = self._blocks(A, self._a_only_block_bytes(workers))
         out, J, Jaug = self._ms_blocks(Et, num, A, n_it, blocks, workers)
         accepted = n_it
         for k in range(1, n_it):
@@ -420,6 +420,15 @@ class _FastSolver:
             J += j
             Jaug += ja
         return out, J, Jaug
+
+    @staticmethod
+    def _a_only_block_bytes(workers: int) -> int:
+        """256 kB blocks when this loop has the interpreter to itself (one worker, main thread);
+        1 MB when other Python threads run beside it (its own workers, or Dask's tile tasks):
+        smaller blocks mean more Python per iteration, and the GIL serialises it (tiled
+        2048² on 2 Dask workers: 92 s with 256 kB blocks, no faster than 1 worker)."""
+        alone = workers <= 1 and threading.current_thread() is threading.main_thread()
+        return 2**18 if alone else 2**20
 
     def _blocks(self, A: torch.Tensor, nbytes: int = 2**18) -> list[tuple[int, int]]:
         """Equal column blocks of about ``nbytes`` of A (one block on GPUs). On one worker the
@@ -490,7 +499,7 @@ class _FastSolver:
                 a = self._a_step(Et, EtT, yt, a, bufs[k % 2], den, P)
             out[:, c0:c1] = a
 
-        self._over_blocks(run, self._blocks(A, 2**18 if workers <= 1 else 2**20), workers)
+        self._over_blocks(run, self._blocks(A, self._a_only_block_bytes(workers)), workers)
         return out
 
     @_flushed
