@@ -20,6 +20,23 @@ NEW = np.ones((5, 6, 3), np.float32)
 META = RasterMeta(wavelengths=np.array([1.0, 2.0]))
 
 
+def fail_replace_at(monkeypatch, tmp_path, n):
+    """Make the n-th ``os.replace`` into ``tmp_path`` fail (0: every one). ``os.replace`` is
+    process-wide, so renames elsewhere (another thread's atomic write) pass through."""
+    real = os.replace
+    calls = []
+
+    def replace(src, dst):
+        if not str(dst).startswith(str(tmp_path)):
+            return real(src, dst)
+        calls.append(dst)
+        if n == 0 or len(calls) == n:
+            raise OSError("rename failed")
+        return real(src, dst)
+
+    monkeypatch.setattr(atomic.os, "replace", replace)
+
+
 def names(directory) -> list[str]:
     return sorted(p.name for p in directory.iterdir())
 
@@ -121,10 +138,7 @@ def test_failure_at_rename_leaves_no_temp_files(tmp_path, monkeypatch, suffix):
     write(path, OLD, META)
     before = names(tmp_path)
 
-    def fail_replace(src, dst):
-        raise OSError("rename failed")
-
-    monkeypatch.setattr(atomic.os, "replace", fail_replace)
+    fail_replace_at(monkeypatch, tmp_path, 0)
     with pytest.raises(FormatError, match="rename failed"):
         write(path, NEW)
     monkeypatch.undo()
@@ -135,16 +149,7 @@ def test_failure_at_rename_leaves_no_temp_files(tmp_path, monkeypatch, suffix):
 def test_zarr_swap_restores_backup_when_final_rename_fails(tmp_path, monkeypatch):
     path = tmp_path / "out.zarr"
     write(path, OLD)
-    real = os.replace
-    calls = []
-
-    def second_fails(src, dst):
-        calls.append((src, dst))
-        if len(calls) == 2:
-            raise OSError("rename failed")
-        return real(src, dst)
-
-    monkeypatch.setattr(atomic.os, "replace", second_fails)
+    fail_replace_at(monkeypatch, tmp_path, 2)
     with pytest.raises(FormatError):
         write(path, NEW)
     monkeypatch.undo()
@@ -176,16 +181,7 @@ def test_multi_file_commit_rolls_back_when_a_later_rename_fails(tmp_path, monkey
     path = tmp_path / f"out{suffix}"
     write(path, OLD, META)
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
-    real = os.replace
-    calls = []
-
-    def second_fails(src, dst):
-        calls.append(dst)
-        if len(calls) == 2:
-            raise OSError("rename failed")
-        return real(src, dst)
-
-    monkeypatch.setattr(atomic.os, "replace", second_fails)
+    fail_replace_at(monkeypatch, tmp_path, 2)
     with pytest.raises(FormatError, match="rename failed"):
         write(path, NEW, RasterMeta(wavelengths=np.array([4.0, 5.0, 6.0])))
     monkeypatch.undo()
@@ -194,16 +190,7 @@ def test_multi_file_commit_rolls_back_when_a_later_rename_fails(tmp_path, monkey
 
 
 def test_multi_file_commit_removes_new_files_when_rename_fails(tmp_path, monkeypatch):
-    real = os.replace
-    calls = []
-
-    def second_fails(src, dst):
-        calls.append(dst)
-        if len(calls) == 2:
-            raise OSError("rename failed")
-        return real(src, dst)
-
-    monkeypatch.setattr(atomic.os, "replace", second_fails)
+    fail_replace_at(monkeypatch, tmp_path, 2)
     with pytest.raises(FormatError):
         write(tmp_path / "new.hdr", NEW)
     monkeypatch.undo()
