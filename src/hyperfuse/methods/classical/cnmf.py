@@ -836,8 +836,11 @@ class CNMF(FusionMethod):
         _, L, h, w = hsi.shape
         l, H, W = msi.shape[1:]
         small = H * W * max(30, l + 1) < 2**20 and h * w * max(30, L) < 2**21
+        # Thread counts are process-wide: only the main thread changes them (inside e.g. Dask's
+        # threaded tasks, two fusions would restore each other's settings out of order).
+        main = threading.current_thread() is threading.main_thread()
         with contextlib.ExitStack() as stack:
-            if small and hsi.device.type == "cpu":
+            if small and main and hsi.device.type == "cpu":
                 stack.enter_context(_threads(1))
                 stack.enter_context(blas_threads(1))
             return self._fuse_run(hsi, msi, physics)
