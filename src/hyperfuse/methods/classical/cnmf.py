@@ -293,7 +293,10 @@ class _FastSolver:
         self, E: torch.Tensor, Ah: torch.Tensor, n_it: int, name: str, e_first: bool
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Alternate E and A_h (order per ``e_first``); see :meth:`_hs_alternate`."""
-        with _threads(self.hs_threads):  # small products run in torch
+        # Small products run in torch, single-threaded; the (process-wide) thread count is
+        # only changed from the main thread.
+        main = threading.current_thread() is threading.main_thread()
+        with _threads(self.hs_threads) if main else contextlib.nullcontext():
             return self._hs_alternate(E, Ah, n_it, name, e_first)
 
     def _hs_alternate(
@@ -315,7 +318,7 @@ class _FastSolver:
         Y, Ylo, d2, eps = self.Yh_np, self.Yh_lo, self.d2, self.eps
         lo = Ylo.dtype
         Em, A = self._np(E), self._np(Ah)
-        mm = _mm if self.hs_threads == 1 else np.matmul
+        mm = _mm if self.hs_threads == 1 and torch.get_num_threads() == 1 else np.matmul
         YAt, AAt = (mm(Ylo, A.T.astype(lo)) if e_first else mm(Y, A.T)), A @ A.T
         prev = None
         for _ in range(n_it):
@@ -353,7 +356,8 @@ class _FastSolver:
         P = ẼA, P reused for the cost J = ‖Y_m − P[:l]‖² and for the next denominator.
 
         With E_m fixed the pixels are independent, so the loop is tile-resident (§3.1): each
-        block of ~256 kB of A runs all iterations while it stays in cache, the blocks spread
+        block of A (see :meth:`_a_only_block_bytes`) runs all iterations while it stays in
+        cache, the blocks spread
         over ``ms_threads`` single-threaded workers (when called from the main thread), and
         their per-iteration costs add up to the global J of the stop rule ("exact" mode: if
         the rule fires, the blocks are rerun to the accepted count). The input A is not
