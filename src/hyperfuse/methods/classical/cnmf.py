@@ -96,7 +96,9 @@ class CNMFConfig:
         Drop (with a warning) MSI bands with a zero SRF row or an SRF fit error > 0.1.
     num_threads : int, optional
         Torch threads for the large products (restored afterwards); default: unchanged.
-        Products below about 2²⁰ (MS) or 2²¹ (HS) elements run single-threaded.
+        Products below about 2²⁰ (MS) or 2²¹ (HS) elements run single-threaded; a scene
+        whose products are all that small runs single-threaded throughout, NumPy/SciPy's
+        BLAS included (when called from the main thread).
     implementation : {"fast", "generic"}, default "fast"
         ``"generic"`` runs the shared unrolled stages (slower, same iterates).
     final_ms_iters : int or None, default 0
@@ -357,11 +359,10 @@ class _FastSolver:
 
         With E_m fixed the pixels are independent, so the loop is tile-resident (§3.1): each
         block of A (see :meth:`_a_only_block_bytes`) runs all iterations while it stays in
-        cache, the blocks spread
-        over ``ms_threads`` single-threaded workers (when called from the main thread), and
-        their per-iteration costs add up to the global J of the stop rule ("exact" mode: if
-        the rule fires, the blocks are rerun to the accepted count). The input A is not
-        modified.
+        cache, the blocks spread over ``ms_threads`` single-threaded workers (when called from
+        the main thread), and their per-iteration costs add up to the global J of the stop
+        rule ("exact" mode: if the rule fires, the blocks are rerun to the accepted count).
+        The input A is not modified.
         """
         lp = self.log.open(name, n_it)
         t0 = time.perf_counter()
