@@ -4,12 +4,19 @@ them around whole phases) and the calling thread's denormal mode."""
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 
 import torch
 from threadpoolctl import threadpool_limits
 
-__all__ = ["blas_threads", "denormals_flushed", "torch_threads"]
+__all__ = ["blas_threads", "denormals_flushed", "on_main_thread", "torch_threads"]
+
+
+def on_main_thread() -> bool:
+    """Whether the caller is the main thread: the only one that changes process-wide thread
+    counts (inside e.g. Dask's threaded tasks, two changes would restore each other out of order)."""
+    return threading.current_thread() is threading.main_thread()
 
 
 @contextlib.contextmanager

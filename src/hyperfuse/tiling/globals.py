@@ -228,7 +228,7 @@ class CNMFGlobal:
 
     def fit_global(self, hsi: torch.Tensor, msi: Any, physics: FusionPhysics | None) -> CNMFState:
         from ..errors import InputError
-        from ..methods.classical.cnmf import _FastSolver, _Log
+        from ..methods.classical.cnmf import _FastSolver, _hs_single, _Log
         from ..methods.unrolled.nmf import sum_to_one_delta
         from ..physics.sensor import make_sensor
         from ..unmix import vca, vd_hfc
@@ -269,7 +269,7 @@ class CNMFGlobal:
             p = min(max(min(30, L), vd), L, n)
         l = len(keep)
         I_in = cfg.pan_inner_iters if l == 1 else cfg.inner_iters
-        hs_threads = 1 if n * max(p, L) < 2**21 else cfg.num_threads
+        hs_threads = 1 if _hs_single(n, p, L) else cfg.num_threads
         log = _Log(None)
         solver = _FastSolver(Yh, Yh, delta, cfg, log, hs_threads, cfg.num_threads)
         idx = vca(Yh.cpu().numpy(), p, rng=cfg.vca_seed)
@@ -293,7 +293,7 @@ class CNMFGlobal:
     def fuse_with_global(
         self, hsi_tile: torch.Tensor, msi_tile: torch.Tensor, physics: FusionPhysics | None, state: CNMFState
     ) -> torch.Tensor:
-        from ..methods.classical.cnmf import _FastSolver, _Log
+        from ..methods.classical.cnmf import _FastSolver, _Log, _ms_single
         from ..physics.functional import upsample
 
         cfg = self.method.config
@@ -312,7 +312,7 @@ class CNMFGlobal:
         N = H * W
         Ah = state.abundances_lr
         I_in = cfg.pan_inner_iters if l == 1 else cfg.inner_iters
-        ms_threads = 1 if N * max(p, l + 1) < 2**20 else cfg.num_threads
+        ms_threads = 1 if _ms_single(N, p, l) else cfg.num_threads
         Yh = hsi_tile.detach().to(dt).clamp_min(0).reshape(hsi_tile.shape[1], -1)
         solver = _FastSolver(Yh, msi_tile.reshape(l, N), state.delta, cfg, _Log(None), 1, ms_threads)
         Rt = torch.as_tensor(np.asarray(phys.spec.srf), dtype=dt)
@@ -335,7 +335,7 @@ class CNMFGlobal:
 
     def refine_global(self, state: CNMFState, hsi: torch.Tensor, lr_partial: torch.Tensor) -> CNMFState:
         """Step 6(b)-(c) on the whole scene: refine E from the blended A_h = A D."""
-        from ..methods.classical.cnmf import _FastSolver, _Log
+        from ..methods.classical.cnmf import _FastSolver, _hs_single, _Log
 
         cfg = self.method.config
         dt = self._dtype()
@@ -347,7 +347,7 @@ class CNMFGlobal:
         n = Ah.shape[1]
         l = len(state.keep)
         I_in = cfg.pan_inner_iters if l == 1 else cfg.inner_iters
-        hs_threads = 1 if n * max(p, L) < 2**21 else cfg.num_threads
+        hs_threads = 1 if _hs_single(n, p, L) else cfg.num_threads
         solver = _FastSolver(Yh, Yh, state.delta, cfg, _Log(None), hs_threads, cfg.num_threads)
         E = solver.hs_endmembers(state.endmembers, Ah, I_in, "outer1_endmembers")
         if l > 3:

@@ -33,7 +33,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from ..._threads import blas_threads, denormals_flushed
+from ..._threads import blas_threads, denormals_flushed, on_main_thread
 from ..._threads import torch_threads as _threads
 from ...errors import InputError, SRFError
 from ...physics.estimate import estimate_srf_nnls
@@ -184,6 +184,16 @@ def _stop(prev: float | None, J: float, theta: float) -> bool:
     return prev is not None and (prev - J) / max(J, 1e-300) < theta
 
 
+def _ms_single(N: int, p: int, l: int) -> bool:
+    """MS products this small run single-threaded (oversubscribed small GEMMs are many times slower)."""
+    return N * max(p, l + 1) < 2**20
+
+
+def _hs_single(n: int, p: int, L: int) -> bool:
+    """HS products this small run single-threaded."""
+    return n * max(p, L) < 2**21
+
+
 def _flushed(loop: Callable[..., Any]) -> Callable[..., Any]:
     """Run a solver loop with denormals flushed when the config asks for it."""
 
@@ -297,8 +307,7 @@ class _FastSolver:
         """Alternate E and A_h (order per ``e_first``); see :meth:`_hs_alternate`."""
         # Small products run in torch, single-threaded; the (process-wide) thread count is
         # only changed from the main thread.
-        main = threading.current_thread() is threading.main_thread()
-        with _threads(self.hs_threads) if main else contextlib.nullcontext():
+        with _threads(self.hs_threads) if on_main_thread() else contextlib.nullcontext():
             return self._hs_alternate(E, Ah, n_it, name, e_first)
 
     def _hs_alternate(
@@ -432,7 +441,7 @@ class _FastSolver:
         1 MB when other Python threads run beside it (its own workers, or Dask's tile tasks):
         smaller blocks mean more Python per iteration, and the GIL serialises it (tiled
         2048² on 2 Dask workers: 92 s with 256 kB blocks, no faster than 1 worker)."""
-        alone = workers <= 1 and threading.current_thread() is threading.main_thread()
+        alone = workers <= 1 and on_main_thread()
         return 2**18 if alone else 2**20
 
     def _blocks(self, A: torch.Tensor, nbytes: int = 2**18) -> list[tuple[int, int]]:
@@ -455,7 +464,7 @@ class _FastSolver:
 
         Worker threads need torch single-threaded, a process-wide setting: it is only changed
         from the main thread (inside e.g. Dask's threaded tasks other torch work may run)."""
-        if workers <= 1 or len(blocks) == 1 or threading.current_thread() is not threading.main_thread():
+        if workers <= 1 or len(blocks) == 1 or not on_main_thread():
             with _threads(self.ms_threads):
                 return [run(c0, c1) for c0, c1 in blocks]
         with _threads(1), ThreadPoolExecutor(min(workers, len(blocks))) as ex:
@@ -538,7 +547,8 @@ class _FastSolver:
         # viewed as p × N, takes the assembled A (no third copy).
         p, N = A.shape
         flat = [A.new_empty(p * N), A.new_empty(p * N)]
-        roles: dict[str, int | None] = {"cur": None, "new": 0}
+        cur_k: int | None = None
+        new_k = 0
 
         def slab(k: int, c0: int, c1: int) -> torch.Tensor:
             return flat[k][p * c0 : p * c1].view(p, c1 - c0)
@@ -564,9 +574,9 @@ class _FastSolver:
             EtT_y = torch.cat([EtT[:, l:], EtT[:, :l]], dim=1)  # [δ1ᵀ; E_m]ᵀ, Z's row order
 
             def step(c0: int, c1: int) -> tuple[float, float, torch.Tensor]:  # runs within this iteration
-                Z, w, k = Zs[c0], c1 - c0, roles["cur"]
-                a = A[:, c0:c1] if k is None else slab(k, c0, c1)
-                a2 = slab(roles["new"], c0, c1)  # type: ignore[arg-type]
+                Z, w = Zs[c0], c1 - c0
+                a = A[:, c0:c1] if cur_k is None else slab(cur_k, c0, c1)
+                a2 = slab(new_k, c0, c1)
                 den, P = scratch.get("den", a2.shape, a2), scratch.get("P", (l + 1, w), a2)
                 self._a_step(Et, EtT, Z[: l + 1], a, a2, den, P, EtT_y)
                 torch.matmul(Et, a2, out=Z[l + 1 :])
@@ -582,17 +592,16 @@ class _FastSolver:
                 lp.stopped = True
                 break
             Em, prev = Em2, J
-            roles["cur"], roles["new"] = roles["new"], 1 - roles["new"]  # type: ignore[operator]
+            cur_k, new_k = new_k, 1 - new_k
             if trajectory is not None:
                 trajectory.append(Em2.clone())
             ZA = _total([pt[2] for pt in parts])
             self.log.record(lp, J, J + float(sum(pt[1] for pt in parts)))
         cur = A
-        if roles["cur"] is not None:
-            k = roles["cur"]
-            cur = flat[1 - k].view(p, N)
+        if cur_k is not None:
+            cur = flat[new_k].view(p, N)
             for c0, c1 in blocks:
-                cur[:, c0:c1] = slab(k, c0, c1)
+                cur[:, c0:c1] = slab(cur_k, c0, c1)
         self.Jm = prev if prev is not None else self.Jm
         lp.seconds = time.perf_counter() - t0
         return Em, cur
@@ -840,12 +849,9 @@ class CNMF(FusionMethod):
         # (issue-4 Jasper x4 on 2 cores: 0.54 -> 0.44 s; Samson x8: 0.34-0.43 -> 0.32 s).
         _, L, h, w = hsi.shape
         l, H, W = msi.shape[1:]
-        small = H * W * max(30, l + 1) < 2**20 and h * w * max(30, L) < 2**21
-        # Thread counts are process-wide: only the main thread changes them (inside e.g. Dask's
-        # threaded tasks, two fusions would restore each other's settings out of order).
-        main = threading.current_thread() is threading.main_thread()
+        small = _ms_single(H * W, 30, l) and _hs_single(h * w, 30, L)  # p is not known yet
         with contextlib.ExitStack() as stack:
-            if small and main and hsi.device.type == "cpu":
+            if small and on_main_thread() and hsi.device.type == "cpu":
                 stack.enter_context(_threads(1))
                 stack.enter_context(blas_threads(1))
             return self._fuse_run(hsi, msi, physics)
@@ -886,8 +892,8 @@ class CNMF(FusionMethod):
         t_vd = time.perf_counter() - t0
 
         # Small products run single-threaded: oversubscribed small GEMMs are many times slower.
-        ms_threads = 1 if N * max(p, l + 1) < 2**20 else cfg.num_threads
-        hs_threads = 1 if n * max(p, L) < 2**21 else cfg.num_threads
+        ms_threads = 1 if _ms_single(N, p, l) else cfg.num_threads
+        hs_threads = 1 if _hs_single(n, p, L) else cfg.num_threads
         Rt = torch.as_tensor(np.asarray(phys.spec.srf), dtype=dtype, device=device)
         deltas = sum_to_one_delta(msi).reshape(-1).tolist()
 
