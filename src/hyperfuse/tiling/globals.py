@@ -228,7 +228,7 @@ class CNMFGlobal:
 
     def fit_global(self, hsi: torch.Tensor, msi: Any, physics: FusionPhysics | None) -> CNMFState:
         from ..errors import InputError
-        from ..methods.classical.cnmf import _FastSolver, _hs_single, _Log
+        from ..methods.classical.cnmf import _FastSolver, _hs_init_iters, _hs_single, _Log
         from ..methods.unrolled.nmf import sum_to_one_delta
         from ..physics.sensor import make_sensor
         from ..unmix import vca, vd_hfc
@@ -275,7 +275,7 @@ class CNMFGlobal:
         idx = vca(Yh.cpu().numpy(), p, rng=cfg.vca_seed)
         E = Yh[:, torch.as_tensor(idx)].clone()
         Ah = torch.full((p, n), 1.0 / p, dtype=dt)
-        Ah = solver.hs_abundances(E, Ah, 3 * I_in, "hs_abundances")
+        Ah = solver.hs_abundances(E, Ah, _hs_init_iters(cfg, I_in), "hs_abundances")
         E, Ah = solver.hs_alternate(E, Ah, I_in, "hs_alternate", e_first=True)
         info = {"p": p, "vd": vd, "delta": delta, "inner_iters": I_in, **sinfo,
                 "iterations": {lp.name: lp.iterations for lp in log.loops}}

@@ -72,6 +72,9 @@ class CNMFConfig:
         batch, the largest estimate over items.
     inner_iters : int, default 200
         I_in, the cap of every inner loop (the HS abundance-only loop runs up to 3·I_in).
+    hs_init_iters : int, optional
+        Cap of the HS abundance-only loop of step 3(a); default 3·I_in (the Python
+        reference; the MATLAB reference uses I_in).
     pan_inner_iters : int, default 75
         I_in used instead when the MSI has a single band.
     outer_iters : int, default 1
@@ -115,6 +118,7 @@ class CNMFConfig:
 
     n_endmembers: int | None = None
     inner_iters: int = 200
+    hs_init_iters: int | None = None
     pan_inner_iters: int = 75
     outer_iters: int = 1
     theta: float = 1e-8
@@ -178,6 +182,11 @@ class _Log:
         self.cost_aug.append(Jaug)
         if self.progress is not None:
             self.progress(lp.name, lp.iterations, lp.max_iterations, J)
+
+
+def _hs_init_iters(cfg: CNMFConfig, I_in: int) -> int:
+    """Cap of the HS abundance-only loop (step 3(a))."""
+    return 3 * I_in if cfg.hs_init_iters is None else cfg.hs_init_iters
 
 
 def _stop(prev: float | None, J: float, theta: float) -> bool:
@@ -795,8 +804,8 @@ class CNMF(FusionMethod):
             raise InputError(f"implementation must be 'fast' or 'generic', got {cfg.implementation!r}")
         if cfg.n_endmembers is not None and cfg.n_endmembers < 1:
             raise InputError(f"n_endmembers must be >= 1, got {cfg.n_endmembers}; pass e.g. 30")
-        if cfg.inner_iters < 0 or cfg.pan_inner_iters < 0 or cfg.outer_iters < 1:
-            raise InputError("inner_iters must be >= 0 and outer_iters >= 1")
+        if cfg.inner_iters < 0 or cfg.pan_inner_iters < 0 or cfg.outer_iters < 1 or (cfg.hs_init_iters or 0) < 0:
+            raise InputError("inner_iters, pan_inner_iters and hs_init_iters must be >= 0 and outer_iters >= 1")
 
     # ------------------------------------------------------------------ sensor
     def _sensor(
@@ -915,7 +924,7 @@ class CNMF(FusionMethod):
             Ah = torch.full((p, n), 1.0 / p, dtype=dtype, device=device)
             t_init = time.perf_counter() - t0
             # 3. HS unmixing.
-            Ah = solver.hs_abundances(E, Ah, 3 * I_in, "hs_abundances")
+            Ah = solver.hs_abundances(E, Ah, _hs_init_iters(cfg, I_in), "hs_abundances")
             E, Ah = solver.hs_alternate(E, Ah, I_in, "hs_alternate", e_first=True)
             # 4. Couple.
             Em = Rt @ E
