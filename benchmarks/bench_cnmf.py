@@ -201,6 +201,13 @@ ISSUE = {
 }
 
 
+# The "careful" setting, chosen by benchmarks/select_cnmf.py on validation data only (HYDICE Urban
+# crop + held-out dead-leaves scenes; rule fixed in that script before its first run, session 5):
+# stop rule theta = 1e-3, step 3(a) capped at I_in (the MATLAB reference), up to 3 outer
+# iterations, a final MS abundance loop. Fixed here before it was run on Jasper/Samson.
+VALIDATED = dict(theta=1e-3, hs_init_iters=200, outer_iters=3, final_ms_iters=None)
+
+
 def data_root() -> Path:
     env = os.environ.get("HYPERFUSE_DATA")
     return Path(env) if env else HERE.parent.parent / "shared" / "data"
@@ -310,6 +317,8 @@ def peer_main(args) -> None:
         fin = dict(final_ms_iters=None)  # last MS A-loop with E_m = R E (see CNMFConfig)
         for key, cfg, sens in (("ours_est", CNMFConfig(estimate_srf=True, **fin), sensor),
                                ("ours_known", CNMFConfig(**fin), sensor),
+                               ("ours_est_validated", CNMFConfig(estimate_srf=True, **VALIDATED), sensor),
+                               ("ours_known_validated", CNMFConfig(**VALIDATED), sensor),
                                ("ours_known_spec_default", CNMFConfig(), sensor)):
             out, wall, cpu = timed_median(lambda: CNMF(cfg).fuse(hsi, msi, sens), args.repeat)
             ps, sa = score(out.cube)
