@@ -84,6 +84,13 @@ class SCALMUTrainConfig:
         :class:`SCALMUArch` fields.
     init_hs_iters, init_ms_iters : int
         Initialisation iterations during training.
+    concentration_range : (float, float), optional
+        Draw each scene's Dirichlet leaf concentration log-uniformly from this range (larger
+        values give more mixed pixels, as in real 10-30 m scenes); default: the generator's
+        0.3 for every scene.
+    shading_prob : float
+        Probability that a scene's abundances are multiplied by a smooth shading field
+        (illumination variation: no longer summing to one).
     """
 
     steps: int = 1500
@@ -107,6 +114,15 @@ class SCALMUTrainConfig:
     arch: dict[str, Any] = dataclasses.field(default_factory=lambda: asdict(SCALMUArch()))
     init_hs_iters: int = 60
     init_ms_iters: int = 20
+    concentration_range: tuple[float, float] | None = None
+    shading_prob: float = 0.0
+
+    def __post_init__(self) -> None:
+        cr = self.concentration_range
+        if cr is not None and not (len(cr) == 2 and 0 < cr[0] <= cr[1]):
+            raise InputError(f"concentration_range must be (lo, hi) with 0 < lo <= hi, got {cr}")
+        if not 0.0 <= self.shading_prob <= 1.0:
+            raise InputError(f"shading_prob must be in [0, 1], got {self.shading_prob}")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SCALMUTrainConfig:
@@ -116,7 +132,7 @@ class SCALMUTrainConfig:
         if bad:
             raise InputError(f"unknown training option(s) {sorted(bad)}; valid: {sorted(names)}")
         kw = dict(d)
-        for k in ("ratios", "ratio_weights"):
+        for k in ("ratios", "ratio_weights", "concentration_range"):
             if k in kw and kw[k] is not None:
                 kw[k] = tuple(kw[k])
         return cls(**kw)
@@ -155,12 +171,18 @@ def make_sample(cfg: SCALMUTrainConfig, seed: int, index: int) -> dict[str, Any]
     p_true = int(gen.integers(3, 11))
     lib = _library(cfg)
     spectra: Any = lib if (lib is not None and gen.random() < 0.5) else "builtin"
+    abundance: dict[str, Any] = {}  # drawn only when enabled: the default stream is unchanged
+    if cfg.concentration_range is not None:
+        lo, hi = cfg.concentration_range
+        abundance["concentration"] = float(np.exp(gen.uniform(np.log(lo), np.log(hi))))
+    if cfg.shading_prob > 0:
+        abundance["sum_to_one"] = bool(gen.random() >= cfg.shading_prob)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            scene = dead_leaves_scene(size, wl, n_endmembers=p_true, spectra=spectra, rng=gen)
+            scene = dead_leaves_scene(size, wl, n_endmembers=p_true, spectra=spectra, rng=gen, **abundance)
         except Exception:  # noqa: BLE001 - library without enough valid spectra for this grid
-            scene = dead_leaves_scene(size, wl, n_endmembers=p_true, spectra="builtin", rng=gen)
+            scene = dead_leaves_scene(size, wl, n_endmembers=p_true, spectra="builtin", rng=gen, **abundance)
     pair = simulate(torch.from_numpy(scene.cube)[None], sensor, rng=gen)
     n = (size // r) ** 2
     p = int(min(p_true + gen.integers(0, cfg.extra_endmembers + 1), wl.size, n))
