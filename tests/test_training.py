@@ -52,3 +52,34 @@ def test_config_rejects_unknown_keys() -> None:
 
     with pytest.raises(InputError, match="unknown training option"):
         SCALMUTrainConfig.from_dict({"stepz": 3})
+
+
+def test_abundance_randomisation_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    import hyperfuse.data.synthetic as synthetic
+    from hyperfuse.errors import InputError
+    from hyperfuse.methods.unrolled.scalmu_train import make_sample
+
+    base = SCALMUTrainConfig.from_dict(TINY)
+    again = make_sample(base, 0, 5)
+    assert torch.equal(make_sample(base, 0, 5)["cube"], again["cube"])  # pure function of (seed, index)
+    mixed = SCALMUTrainConfig.from_dict({**TINY, "concentration_range": [2.0, 2.0]})
+    a, b = make_sample(mixed, 0, 5), make_sample(mixed, 0, 5)
+    assert torch.equal(a["cube"], b["cube"]) and not torch.equal(a["cube"], again["cube"])
+    seen: list[dict] = []
+    real = synthetic.dead_leaves_scene
+
+    def spy(*args, **kw):
+        seen.append(kw)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(synthetic, "dead_leaves_scene", spy)
+    make_sample(base, 0, 5)
+    make_sample(SCALMUTrainConfig.from_dict({**TINY, "shading_prob": 1.0, "concentration_range": [0.5, 0.5]}), 0, 5)
+    assert "sum_to_one" not in seen[0] and "concentration" not in seen[0]
+    assert seen[1]["sum_to_one"] is False and seen[1]["concentration"] == pytest.approx(0.5)
+    with pytest.raises(InputError, match="concentration_range"):
+        SCALMUTrainConfig.from_dict({**TINY, "concentration_range": [0.0, 1.0]})
+    with pytest.raises(InputError, match="shading_prob"):
+        SCALMUTrainConfig.from_dict({**TINY, "shading_prob": 1.5})
