@@ -177,6 +177,20 @@ def test_result_extras_and_progress(small):
     assert info["delta"][0] > 0 and "total" in info["timings"]
 
 
+def test_hs_init_iters_caps_step_3a(small):
+    hsi, msi = small.pair()
+    loops = {}
+    for cap in (None, 7):
+        out = CNMF(CNMFConfig(n_endmembers=4, inner_iters=20, theta=float("-inf"), hs_init_iters=cap)).fuse(
+            hsi, msi, small.sensor
+        )
+        lp = next(x for x in out.info["items"][0]["loops"] if x["name"] == "hs_abundances")
+        loops[cap] = (lp["iterations"], lp["max_iterations"])
+    assert loops == {None: (60, 60), 7: (7, 7)}  # default 3 I_in (the Python reference)
+    with pytest.raises(InputError, match="hs_init_iters"):
+        CNMF(CNMFConfig(hs_init_iters=-1)).fuse(hsi, msi, small.sensor)
+
+
 def test_auto_endmember_count(small):
     hsi, msi = small.pair()
     out = CNMF(CNMFConfig(inner_iters=3)).fuse(hsi, msi, small.sensor)
