@@ -81,5 +81,9 @@ def test_abundance_randomisation_options(monkeypatch: pytest.MonkeyPatch) -> Non
     assert seen[1]["sum_to_one"] is False and seen[1]["concentration"] == pytest.approx(0.5)
     with pytest.raises(InputError, match="concentration_range"):
         SCALMUTrainConfig.from_dict({**TINY, "concentration_range": [0.0, 1.0]})
+    at_inference = make_sample(SCALMUTrainConfig.from_dict({**TINY, "inference_p_prob": 1.0}), 0, 5)
+    assert at_inference["p"] == min(30, at_inference["hsi"].shape[1], (32 // 4) ** 2)
+    with pytest.raises(InputError, match="inference_p_prob"):
+        SCALMUTrainConfig.from_dict({**TINY, "inference_p_prob": -0.1})
     with pytest.raises(InputError, match="shading_prob"):
         SCALMUTrainConfig.from_dict({**TINY, "shading_prob": 1.5})

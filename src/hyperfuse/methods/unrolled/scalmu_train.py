@@ -91,6 +91,10 @@ class SCALMUTrainConfig:
     shading_prob : float
         Probability that a scene's abundances are multiplied by a smooth shading field
         (illumination variation: no longer summing to one).
+    inference_p_prob : float
+        Probability that a sample uses the p of inference, min(30, L, n) (the default rule
+        without the VD term), instead of the scene's p plus ``extra_endmembers``: at
+        inference p is almost always 30, far above a scene's number of materials.
     """
 
     steps: int = 1500
@@ -116,13 +120,15 @@ class SCALMUTrainConfig:
     init_ms_iters: int = 20
     concentration_range: tuple[float, float] | None = None
     shading_prob: float = 0.0
+    inference_p_prob: float = 0.0
 
     def __post_init__(self) -> None:
         cr = self.concentration_range
         if cr is not None and not (len(cr) == 2 and 0 < cr[0] <= cr[1]):
             raise InputError(f"concentration_range must be (lo, hi) with 0 < lo <= hi, got {cr}")
-        if not 0.0 <= self.shading_prob <= 1.0:
-            raise InputError(f"shading_prob must be in [0, 1], got {self.shading_prob}")
+        for name in ("shading_prob", "inference_p_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise InputError(f"{name} must be in [0, 1], got {getattr(self, name)}")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SCALMUTrainConfig:
@@ -186,6 +192,8 @@ def make_sample(cfg: SCALMUTrainConfig, seed: int, index: int) -> dict[str, Any]
     pair = simulate(torch.from_numpy(scene.cube)[None], sensor, rng=gen)
     n = (size // r) ** 2
     p = int(min(p_true + gen.integers(0, cfg.extra_endmembers + 1), wl.size, n))
+    if cfg.inference_p_prob > 0 and gen.random() < cfg.inference_p_prob:  # drawn only when enabled
+        p = int(min(30, wl.size, n))
     return {
         "cube": pair.reference,
         "hsi": pair.hsi.clamp_min(0),
