@@ -24,6 +24,12 @@ are combined, either by averaging the K outputs ("mean") or by keeping the outpu
 smallest data misfit ||Y_h - X D||^2/||Y_h||^2 + ||Y_m - R X||^2/||Y_m||^2 ("min-misfit"), for
 K = 4, 8, on both the stage-1 current and chosen settings. Same cases and score, relative to the
 chosen setting's single run; the best wins if it beats it by >= 0.1 dB.
+
+Stage 3 (``--stage draw``, fixed before its first run): VCA's direction distribution, standard
+normal (ours) or uniform on [0, 1) (the authors' code), for the stage-1 current and chosen
+settings. A case's PSNR is the mean over VCA seeds 0-3 (the draw, not one seed's luck, is
+compared). Score relative to the chosen setting with normal draws; uniform is adopted for a
+setting if it beats the same setting with normal draws by >= 0.1 dB.
 """
 
 from __future__ import annotations
@@ -63,6 +69,9 @@ GRID = dict(  # the settings compared (all with the SRF, PSF and phase known)
 VALIDATED = dict(theta=1e-3, hs_init_iters=200, outer_iters=3, final_ms_iters=None)
 RESTARTS = [dict(base=b, k=k, combine=c) for b in ("current", "validated") for k in (1, 4, 8)
             for c in (("mean", "min-misfit") if k > 1 else ("single",))]
+
+
+DRAWS = [dict(setting=b, vca_draw=d) for b in ("current", "validated") for d in ("normal", "uniform")]
 
 
 def settings() -> list[dict[str, Any]]:
@@ -154,14 +163,26 @@ def _run_restarts(case: dict[str, Any], grid: list[dict[str, Any]]) -> list[dict
     return rows
 
 
+def _run_draws(case: dict[str, Any], grid: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    named = {"current": CURRENT, "validated": VALIDATED}
+    rows = []
+    for g in grid:
+        runs = _run_case(case, [dict(vca_seed=k, vca_draw=g["vca_draw"], **named[g["setting"]]) for k in range(4)])
+        rows.append(dict(case=case["name"], group=case["group"], setting=g,
+                         time_s=float(np.mean([r["time_s"] for r in runs])),
+                         psnr=float(np.mean([r["psnr"] for r in runs])), sam=float(np.mean([r["sam"] for r in runs])),
+                         psnr_seeds=[r["psnr"] for r in runs]))
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--stage", choices=["settings", "restarts"], default="settings")
+    ap.add_argument("--stage", choices=["settings", "restarts", "draw"], default="settings")
     ap.add_argument("--out", default=None, help="default: benchmarks/results/select_cnmf[_restarts].json")
     args = ap.parse_args()
-    grid = settings() if args.stage == "settings" else RESTARTS
-    run_case = _run_case if args.stage == "settings" else _run_restarts
+    grid = {"settings": settings(), "restarts": RESTARTS, "draw": DRAWS}[args.stage]
+    run_case = {"settings": _run_case, "restarts": _run_restarts, "draw": _run_draws}[args.stage]
     cs = cases()
     if not any(c["group"] == "urban" for c in cs):
         print("Urban crop not found: the selection needs it; stopping", file=sys.stderr)
@@ -172,7 +193,8 @@ def main() -> None:
     key = json.dumps
     # the reference: stage 1, the current setting (theta 1e-8, 3 I_in, I_out 1, final loop);
     # stage 2, the stage-1 choice run once
-    current = grid[0] if args.stage == "settings" else dict(base="validated", k=1, combine="single")
+    current = {"settings": grid[0], "restarts": dict(base="validated", k=1, combine="single"),
+               "draw": dict(setting="validated", vca_draw="normal")}[args.stage]
     base = {r["case"]: r["psnr"] for r in rows if key(r["setting"]) == key(current)}
     table = []
     for s in grid:
@@ -189,7 +211,7 @@ def main() -> None:
     best = table[0]
     chosen = best["setting"] if best["score"] >= 0.1 else current
     print(f"chosen: {json.dumps(chosen)}")
-    out = Path(args.out or HERE / "results" / f"select_cnmf{'' if args.stage == 'settings' else '_restarts'}.json")
+    out = Path(args.out or HERE / "results" / f"select_cnmf{'' if args.stage == 'settings' else '_' + args.stage}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
     tmp.write_text(json.dumps(dict(current=CURRENT, grid=GRID, chosen=chosen, table=table, rows=rows,

@@ -19,7 +19,7 @@ Examples
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -71,7 +71,9 @@ def _eigh_desc(C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return w[order], V[:, order]
 
 
-def vca(Y: Any, p: int, *, rng: RNGLike = 0, snr: float | None = None) -> np.ndarray:
+def vca(
+    Y: Any, p: int, *, rng: RNGLike = 0, snr: float | None = None, draw: Literal["normal", "uniform"] = "normal"
+) -> np.ndarray:
     """Vertex component analysis: indices of ``p`` pixels spanning the data simplex.
 
     Parameters
@@ -81,9 +83,12 @@ def vca(Y: Any, p: int, *, rng: RNGLike = 0, snr: float | None = None) -> np.nda
     p : int
         Number of endmembers, ``1 <= p <= min(L, n)``.
     rng : int, Generator or None, default 0
-        Source of the random projection directions (standard normal draws).
+        Source of the random projection directions.
     snr : float, optional
         SNR in dB that selects the projection branch; estimated from ``Y`` when omitted.
+    draw : {"normal", "uniform"}, default "normal"
+        Distribution of the directions before projection: standard normal (isotropic), or
+        uniform on [0, 1) as in the authors' reference code.
 
     Returns
     -------
@@ -123,6 +128,8 @@ def vca(Y: Any, p: int, *, rng: RNGLike = 0, snr: float | None = None) -> np.nda
             f"number of endmembers p={p} must be an integer in 1..min(L, n)={min(L, n)}; "
             "pass a smaller --endmembers"
         )
+    if draw not in ("normal", "uniform"):
+        raise InputError(f"draw must be 'normal' or 'uniform', got {draw!r}")
     p = int(p)
     gen = as_numpy_rng(rng)
     C = Y @ Y.T / n
@@ -153,7 +160,7 @@ def vca(Y: Any, p: int, *, rng: RNGLike = 0, snr: float | None = None) -> np.nda
     Zbar[p - 1, 0] = 1.0
     idx = np.zeros(p, dtype=np.int64)
     for i in range(p):
-        w = gen.standard_normal(p)
+        w = gen.standard_normal(p) if draw == "normal" else gen.random(p)
         f = w - Zbar @ (np.linalg.pinv(Zbar) @ w)
         nf = np.linalg.norm(f)
         f = f / nf if nf > 0 else f

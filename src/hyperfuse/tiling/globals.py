@@ -272,7 +272,7 @@ class CNMFGlobal:
         hs_threads = 1 if _hs_single(n, p, L) else cfg.num_threads
         log = _Log(None)
         solver = _FastSolver(Yh, Yh, delta, cfg, log, hs_threads, cfg.num_threads)
-        idx = vca(Yh.cpu().numpy(), p, rng=cfg.vca_seed)
+        idx = vca(Yh.cpu().numpy(), p, rng=cfg.vca_seed, draw=cfg.vca_draw)
         E = Yh[:, torch.as_tensor(idx)].clone()
         Ah = torch.full((p, n), 1.0 / p, dtype=dt)
         Ah = solver.hs_abundances(E, Ah, _hs_init_iters(cfg, I_in), "hs_abundances")

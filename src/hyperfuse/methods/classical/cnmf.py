@@ -90,6 +90,8 @@ class CNMFConfig:
         Floor of every denominator.
     vca_seed : int, default 0
         rng of VCA.
+    vca_draw : {"normal", "uniform"}, default "normal"
+        VCA's direction distribution (see :func:`~hyperfuse.unmix.vca`).
     dtype : {"float32", "float64"}, default "float32"
         Working precision of the arrays (costs always accumulate in float64).
     estimate_srf : bool, default False
@@ -126,6 +128,7 @@ class CNMFConfig:
     vd_alpha: float = 0.05
     eps: float = 1e-12
     vca_seed: int = 0
+    vca_draw: Literal["normal", "uniform"] = "normal"
     dtype: Literal["float32", "float64"] = "float32"
     estimate_srf: bool = False
     drop_uncovered_bands: bool = True
@@ -919,7 +922,7 @@ class CNMF(FusionMethod):
             else:
                 solver = _FastSolver(*args)
             t0 = time.perf_counter()
-            idx = vca(Yh.cpu().numpy(), p, rng=cfg.vca_seed)
+            idx = vca(Yh.cpu().numpy(), p, rng=cfg.vca_seed, draw=cfg.vca_draw)
             E = Yh[:, torch.as_tensor(idx, device=device)].clone()
             Ah = torch.full((p, n), 1.0 / p, dtype=dtype, device=device)
             t_init = time.perf_counter() - t0
