@@ -31,9 +31,10 @@ def pure_pixel_scene(seed: int, L: int = 31, p: int = 6, size: int = 64):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_vca_finds_pure_pixels(seed):
+@pytest.mark.parametrize("draw", ["normal", "uniform"])
+def test_vca_finds_pure_pixels(seed, draw):
     Y, pure = pure_pixel_scene(seed)
-    idx = vca(Y, 6, rng=seed)
+    idx = vca(Y, 6, rng=seed, draw=draw)
     assert sorted(idx.tolist()) == sorted(pure.tolist())
 
 
@@ -56,6 +57,8 @@ def test_vca_errors():
         vca(np.ones((4, 10)), 5)
     with pytest.raises(ShapeError):
         vca(np.ones(10), 1)
+    with pytest.raises(InputError, match="draw"):
+        vca(np.ones((4, 10)), 2, draw="gaussian")  # type: ignore[arg-type]
 
 
 def _noisy(p: int, snr: float, L: int = 50, size: int = 128):
