@@ -431,3 +431,60 @@ def test_coupled_hs_parts_decrease_cost():
         num, den = coupled_hs_abundance_parts(E, A, hsi, phys, d)
         A = A * num / den.clamp_min(1e-12)
     assert J(A) < before and (A >= 0).all()
+
+
+# ---------------------------------------------------------------- independent reference
+def _reference_cnmf(hsi, msi, sensor, p, I_in, theta):
+    """CNMF written directly from classical.md §3 in float64 NumPy, one plain loop per step
+    (shares only VCA, the operator D and the bilinear upsampling with the package)."""
+    from hyperfuse.unmix import vca
+
+    eps, phys = 1e-12, FusionPhysics(sensor)
+    _, L, h, w = hsi.shape
+    _, l, H, W = msi.shape
+    Yh = hsi[0].reshape(L, -1).double().numpy().clip(0)
+    Ym = msi[0].reshape(l, -1).double().numpy().clip(0)
+    R = np.asarray(phys.spectral.srf, dtype=np.float64)
+    d = 2 * np.sqrt(Ym.mean() / 0.7455) / l**3
+
+    def aug(M):
+        return np.vstack([M, np.full((1, M.shape[1]), d)])
+
+    def loop(E, Y, A, n, upd_E, upd_A, e_first=True):
+        """≤ n updates of E and/or A; stop and keep the previous pair when (J_prev − J)/J < θ."""
+        prev = None
+        for _ in range(n):
+            E2, A2 = E, A
+            for part in ("E", "A") if e_first else ("A", "E"):
+                if part == "E" and upd_E:
+                    E2 = E2 * (Y @ A2.T) / np.maximum(E2 @ (A2 @ A2.T), eps)
+                if part == "A" and upd_A:
+                    Et = aug(E2)
+                    A2 = A2 * (Et.T @ aug(Y)) / np.maximum(Et.T @ Et @ A2, eps)
+            J = float(((Y - E2 @ A2) ** 2).sum())
+            if prev is not None and (prev - J) / J < theta:
+                break
+            E, A, prev = E2, A2, J
+        return E, A
+
+    E = Yh[:, vca(Yh.astype(np.float32), p, rng=0)].copy()
+    _, Ah = loop(E, Yh, np.full((p, h * w), 1.0 / p), 3 * I_in, False, True)
+    E, Ah = loop(E, Yh, Ah, I_in, True, True)
+    Em = R @ E
+    A = upsample(torch.from_numpy(Ah.reshape(1, p, h, w)), H // h, "bilinear").clamp_min(0).numpy().reshape(p, -1)
+    _, A = loop(Em, Ym, A, I_in, False, True)
+    Em, A = loop(Em, Ym, A, I_in, l > 3, True)
+    Ah = phys.spatial.A(torch.from_numpy(A.reshape(1, p, H, W))).numpy().reshape(p, -1)
+    E, _ = loop(E, Yh, Ah, I_in, True, False)
+    E, Ah = loop(E, Yh, Ah, I_in, True, l > 3, e_first=False)  # 6(c): A_h, then E
+    return torch.from_numpy((E @ A).reshape(1, L, H, W))
+
+
+@pytest.mark.parametrize("l, p", [(3, 4), (6, 5)])
+def test_matches_an_independent_reference_implementation(l, p):
+    sc = make_scene(32, 24, p, l, 4, seed=3, snr=40.0)
+    hsi, msi = sc.pair(torch.float64)
+    cfg = dict(n_endmembers=p, inner_iters=30, theta=1e-6)
+    ref = _reference_cnmf(hsi, msi, sc.sensor, p, 30, 1e-6)
+    out = CNMF(CNMFConfig(dtype="float64", **cfg)).fuse(hsi, msi, sc.sensor).cube
+    torch.testing.assert_close(out.double(), ref, rtol=1e-6, atol=1e-9)
