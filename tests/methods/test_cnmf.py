@@ -480,11 +480,13 @@ def _reference_cnmf(hsi, msi, sensor, p, I_in, theta):
     return torch.from_numpy((E @ A).reshape(1, L, H, W))
 
 
+@pytest.mark.parametrize("theta", [1e-6, 3e-3])  # loops run to their caps / some stop early
 @pytest.mark.parametrize("l, p", [(3, 4), (6, 5)])
-def test_matches_an_independent_reference_implementation(l, p):
+def test_matches_an_independent_reference_implementation(l, p, theta):
     sc = make_scene(32, 24, p, l, 4, seed=3, snr=40.0)
     hsi, msi = sc.pair(torch.float64)
-    cfg = dict(n_endmembers=p, inner_iters=30, theta=1e-6)
-    ref = _reference_cnmf(hsi, msi, sc.sensor, p, 30, 1e-6)
-    out = CNMF(CNMFConfig(dtype="float64", **cfg)).fuse(hsi, msi, sc.sensor).cube
-    torch.testing.assert_close(out.double(), ref, rtol=1e-6, atol=1e-9)
+    ref = _reference_cnmf(hsi, msi, sc.sensor, p, 30, theta)
+    out = CNMF(CNMFConfig(dtype="float64", n_endmembers=p, inner_iters=30, theta=theta)).fuse(hsi, msi, sc.sensor)
+    loops = out.info["items"][0]["loops"]
+    assert any(lp["stopped"] for lp in loops) == (theta > 1e-4)
+    torch.testing.assert_close(out.cube.double(), ref, rtol=1e-6, atol=1e-9)
