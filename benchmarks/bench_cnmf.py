@@ -22,6 +22,7 @@ patched in memory. Without pip/network the peer column is skipped with a message
 are relative to this script (../../shared/data, or $HYPERFUSE_DATA); missing scenes are skipped.
 
     python benchmarks/bench_cnmf.py --peer          # writes benchmarks/results/bench_cnmf_peer.json
+    python benchmarks/bench_cnmf.py --peer --noise-seeds 5   # ours, known sensor, 5 noise realisations
 
 The peer's VCA draws from NumPy's unseeded global RNG, so its score and time vary from call to
 call: it is run ``--peer-runs`` times (seeds 0..K-1) and its median reported with the PSNR range;
@@ -354,6 +355,40 @@ def peer_main(args) -> None:
     print(f"wrote {out}")
 
 
+def noise_main(args) -> None:
+    """Known-sensor PSNR of the current and validated settings over noise realisations 0..K-1
+    (the simulation's rng), to put one realisation's figure in context."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from hyperfuse.methods.classical.cnmf import CNMF, CNMFConfig
+    from hyperfuse.metrics import psnr
+
+    rows = []
+    print(f"{'scene':<10} {'setting':<10} {'PSNR per noise seed':<40} {'mean':>6}  target")
+    for case in args.cases.split(","):
+        name, r = case.split("x")
+        for tag, setting in (("current", dict(final_ms_iters=None)), ("validated", VALIDATED)):
+            v = []
+            for seed in range(args.noise_seeds):
+                made = protocol_pair(name, int(r), seed=seed)
+                if made is None:
+                    break
+                _, pair, sensor = made
+                x = CNMF(CNMFConfig(**setting)).fuse(pair.hsi.float(), pair.msi.float(), sensor).cube
+                v.append(float(psnr(x.float().clamp(0, None), pair.reference.float(), data_range=1.0)))
+            if not v:
+                print(f"{case}: data not found under {data_root()}, skipped")
+                break
+            rows.append(dict(scene=name, ratio=int(r), setting=tag, psnr=v, mean=float(np.mean(v))))
+            print(f"{case:<10} {tag:<10} {' '.join(f'{a:.2f}' for a in v):<40} {np.mean(v):6.2f}  "
+                  f"{ISSUE[(name, int(r))]['known']:.1f}", flush=True)
+    out = Path(args.out_peer).with_name("bench_cnmf_noise.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"protocol": "issue 4", "validated": VALIDATED, "results": rows}, indent=2))
+    print(f"wrote {out}")
+
+
 def fmt_row(row: dict) -> str:
     def cell(k):
         v = row.get(k)
@@ -420,7 +455,14 @@ def main() -> None:
     ap.add_argument("--peer-runs", type=int, default=5,
                     help="with --peer: peer calls, NumPy global seeds 0..K-1 (median; its VCA is random)")
     ap.add_argument("--out-peer", default=str(HERE / "results" / "bench_cnmf_peer.json"))
+    ap.add_argument("--noise-seeds", type=int, default=0,
+                    help="with --peer: instead, known-sensor PSNR over this many noise realisations")
     args = ap.parse_args()
+    if args.peer and args.noise_seeds:
+        if "--threads" not in sys.argv:
+            args.threads = 1
+        noise_main(args)
+        return
     if args.peer:
         if "--threads" not in sys.argv:
             args.threads = 1
