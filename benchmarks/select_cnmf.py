@@ -95,12 +95,11 @@ def cases() -> list[dict[str, Any]]:
     return out
 
 
-def _run_case(case: dict[str, Any], grid: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _case_pair(case: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
+    """(sensor, hsi, msi, reference) of a case, on the issue-4 sensor model, one torch thread."""
     import torch
 
     torch.set_num_threads(1)
-    from hyperfuse.methods.classical.cnmf import CNMF, CNMFConfig
-    from hyperfuse.metrics import psnr, sam
     from hyperfuse.physics import make_sensor, simulate
 
     sc, r = case["sc"], case["r"]
@@ -108,7 +107,14 @@ def _run_case(case: dict[str, Any], grid: list[dict[str, Any]]) -> list[dict[str
                          boundary="reflect", snr_hsi=35.0, snr_msi=35.0)
     X = torch.from_numpy(np.ascontiguousarray(np.moveaxis(sc["cube"], -1, 0)))[None].float()
     pair = simulate(X, sensor, rng=case["seed"])
-    hsi, msi, ref = pair.hsi.float(), pair.msi.float(), pair.reference.float()
+    return sensor, pair.hsi.float(), pair.msi.float(), pair.reference.float()
+
+
+def _run_case(case: dict[str, Any], grid: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    from hyperfuse.methods.classical.cnmf import CNMF, CNMFConfig
+    from hyperfuse.metrics import psnr, sam
+
+    sensor, hsi, msi, ref = _case_pair(case)
     rows = []
     for s in grid:
         with warnings.catch_warnings():
@@ -125,19 +131,12 @@ def _run_case(case: dict[str, Any], grid: list[dict[str, Any]]) -> list[dict[str
 def _run_restarts(case: dict[str, Any], grid: list[dict[str, Any]]) -> list[dict[str, Any]]:
     import torch
 
-    torch.set_num_threads(1)
     from hyperfuse.methods.classical.cnmf import CNMF, CNMFConfig
     from hyperfuse.metrics import psnr, sam
-    from hyperfuse.physics import make_sensor, simulate
     from hyperfuse.physics.sensor import FusionPhysics
 
-    sc, r = case["sc"], case["r"]
-    sensor = make_sensor(r, srf=sc["srf"], psf_sigma=0.4247 * r, psf_size=2 * r + 1, phase=r // 2,
-                         boundary="reflect", snr_hsi=35.0, snr_msi=35.0)
+    sensor, hsi, msi, ref = _case_pair(case)
     phys = FusionPhysics(sensor)
-    X = torch.from_numpy(np.ascontiguousarray(np.moveaxis(sc["cube"], -1, 0)))[None].float()
-    pair = simulate(X, sensor, rng=case["seed"])
-    hsi, msi, ref = pair.hsi.float(), pair.msi.float(), pair.reference.float()
     runs: dict[tuple[str, int], tuple[torch.Tensor, float, float]] = {}
     for base, setting in (("current", CURRENT), ("validated", VALIDATED)):
         for seed in range(max(g["k"] for g in grid)):
