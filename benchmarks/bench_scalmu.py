@@ -14,7 +14,8 @@ Lee–Seung passes (the learned parts neutral: the "same initialisation, same nu
 CNMF); ``cnmf-full`` = the registered CNMF with its default iteration counts and the same p
 (a stronger, much longer reference); ``scalmu`` (shipped weights); ``scalmu+adapt``.
 ``--ablations`` adds inference-time ablations of the trained model (step matrices off, prior
-off, first k layers only, the safeguard). ``--validation`` swaps the scenes for held-out
+off, first k layers only, the safeguard) and the ``--extra-weights`` models; for an extra
+model of another depth K it adds ``cnmf-matched-K{K}`` (K plain passes), its fair baseline. ``--validation`` swaps the scenes for held-out
 synthetic validation scenes (seeds 700001+); ``--urban`` for the real validation scene of
 ``scalmu.md`` §5 (the HYDICE Urban crop, in no reported table). Only these two are used for
 design decisions.
@@ -157,6 +158,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     scenes = (validation_scenes() if args.validation else urban_scenes() if args.urban
               else load_scenes(args.synthetic))
     w = args.weights
+    depths = extra_depths(args) if args.ablations else []
     for sc in scenes:
         x = torch.from_numpy(np.moveaxis(sc["cube"], -1, 0).copy())[None].float()
         for r in args.ratios:
@@ -185,12 +187,16 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                 ]
                 methods += [(f"abl:{name}", (lambda pth=pth: SCALMU(SCALMUConfig(weights=pth, n_endmembers=p))))
                             for name, pth in args.extra_weights]
+                # "same number of passes" for extra models of another depth K
+                methods += [(f"cnmf-matched-K{k}", (lambda k=k: SCALMU(SCALMUConfig(weights="neutral", n_endmembers=p,
+                                                                                   n_layers=k))))
+                            for k in depths]
             for name, make in methods:
                 row: dict[str, Any] = dict(scene=sc["name"], real=sc["real"], ratio=r, method=name, p=p,
                                            msi_bands=list(sc["bands"]))
                 try:
                     m = make()
-                    if name == "cnmf-matched":
+                    if hasattr(m, "net"):
                         row["K"] = m.net.arch.n_layers
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
@@ -207,6 +213,15 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                       + (f"PSNR {row['psnr']:7.2f}  SAM {row['sam']:6.2f}  ERGAS {row['ergas']:6.3f}  "
                          f"{row['time_s']:6.2f}s" if "psnr" in row else row.get("error", "")), flush=True)
     return rows
+
+
+def extra_depths(args: argparse.Namespace) -> list[int]:
+    """Depths K of the ``--extra-weights`` models other than the shipped model's."""
+    from hyperfuse.methods.unrolled.scalmu import SCALMU, SCALMUConfig
+
+    shipped = SCALMU(SCALMUConfig(weights=args.weights)).net.arch.n_layers
+    ks = {SCALMU(SCALMUConfig(weights=pth)).net.arch.n_layers for _, pth in args.extra_weights}
+    return sorted(ks - {shipped})
 
 
 def summary(rows: list[dict[str, Any]]) -> list[str]:
