@@ -189,6 +189,8 @@ def test_hs_init_iters_caps_step_3a(small):
     assert loops == {None: (60, 60), 7: (7, 7)}  # default 3 I_in (the Python reference)
     with pytest.raises(InputError, match="hs_init_iters"):
         CNMF(CNMFConfig(hs_init_iters=-1)).fuse(hsi, msi, small.sensor)
+    with pytest.raises(InputError, match="vca_draw"):
+        CNMF(CNMFConfig(vca_draw="gaussian"))  # type: ignore[arg-type]
 
 
 def test_auto_endmember_count(small):

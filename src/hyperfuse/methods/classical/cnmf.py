@@ -807,6 +807,8 @@ class CNMF(FusionMethod):
             raise InputError(f"implementation must be 'fast' or 'generic', got {cfg.implementation!r}")
         if cfg.n_endmembers is not None and cfg.n_endmembers < 1:
             raise InputError(f"n_endmembers must be >= 1, got {cfg.n_endmembers}; pass e.g. 30")
+        if cfg.vca_draw not in ("normal", "uniform"):
+            raise InputError(f"vca_draw must be 'normal' or 'uniform', got {cfg.vca_draw!r}")
         if cfg.inner_iters < 0 or cfg.pan_inner_iters < 0 or cfg.outer_iters < 1 or (cfg.hs_init_iters or 0) < 0:
             raise InputError("inner_iters, pan_inner_iters and hs_init_iters must be >= 0 and outer_iters >= 1")
 
