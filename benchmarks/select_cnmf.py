@@ -30,6 +30,11 @@ normal (ours) or uniform on [0, 1) (the authors' code), for the stage-1 current 
 settings. A case's PSNR is the mean over VCA seeds 0-3 (the draw, not one seed's luck, is
 compared). Score relative to the chosen setting with normal draws; uniform is adopted for a
 setting if it beats the same setting with normal draws by >= 0.1 dB.
+
+Stage 4 (``--stage delta``, fixed before its first run): the sum-to-one weight delta =
+2 sqrt(mean(Y_m)/0.7455)/l^3 (the MATLAB heuristic; l^3 makes it tiny for l = 7) multiplied by
+s in {1, 3, 10, 30} on the chosen setting (patched in this script; a package option only if
+adopted). Same score relative to s = 1; the best is adopted if >= 0.1 dB ahead.
 """
 
 from __future__ import annotations
@@ -71,6 +76,7 @@ RESTARTS = [dict(base=b, k=k, combine=c) for b in ("current", "validated") for k
             for c in (("mean", "min-misfit") if k > 1 else ("single",))]
 
 
+DELTA_SCALES = [dict(delta_scale=k) for k in (1.0, 3.0, 10.0, 30.0)]
 DRAWS = [dict(setting=b, vca_draw=d) for b in ("current", "validated") for d in ("normal", "uniform")]
 
 
@@ -174,14 +180,30 @@ def _run_draws(case: dict[str, Any], grid: list[dict[str, Any]]) -> list[dict[st
     return rows
 
 
+def _run_delta(case: dict[str, Any], grid: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    import hyperfuse.methods.classical.cnmf as cnmf_module
+
+    original = cnmf_module.sum_to_one_delta
+    rows = []
+    try:
+        for g in grid:
+            k = g["delta_scale"]
+            cnmf_module.sum_to_one_delta = lambda msi, k=k: original(msi) * k
+            (row,) = _run_case(case, [VALIDATED])
+            rows.append({**row, "setting": g})
+    finally:
+        cnmf_module.sum_to_one_delta = original
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--stage", choices=["settings", "restarts", "draw"], default="settings")
+    ap.add_argument("--stage", choices=["settings", "restarts", "draw", "delta"], default="settings")
     ap.add_argument("--out", default=None, help="default: benchmarks/results/select_cnmf[_restarts].json")
     args = ap.parse_args()
-    grid = {"settings": settings(), "restarts": RESTARTS, "draw": DRAWS}[args.stage]
-    run_case = {"settings": _run_case, "restarts": _run_restarts, "draw": _run_draws}[args.stage]
+    grid = {"settings": settings(), "restarts": RESTARTS, "draw": DRAWS, "delta": DELTA_SCALES}[args.stage]
+    run_case = {"settings": _run_case, "restarts": _run_restarts, "draw": _run_draws, "delta": _run_delta}[args.stage]
     cs = cases()
     if not any(c["group"] == "urban" for c in cs):
         print("Urban crop not found: the selection needs it; stopping", file=sys.stderr)
@@ -193,7 +215,7 @@ def main() -> None:
     # the reference: stage 1, the current setting (theta 1e-8, 3 I_in, I_out 1, final loop);
     # stage 2, the stage-1 choice run once
     current = {"settings": grid[0], "restarts": dict(base="validated", k=1, combine="single"),
-               "draw": dict(setting="validated", vca_draw="normal")}[args.stage]
+               "draw": dict(setting="validated", vca_draw="normal"), "delta": dict(delta_scale=1.0)}[args.stage]
     base = {r["case"]: r["psnr"] for r in rows if key(r["setting"]) == key(current)}
     table = []
     for s in grid:
