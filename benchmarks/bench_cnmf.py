@@ -203,9 +203,10 @@ ISSUE = {
 
 
 # The "careful" setting, chosen by select_cnmf.py on validation data only (HYDICE Urban crop +
-# held-out dead-leaves scenes; rule fixed there before its first run, session 5): stop rule
+# held-out dead-leaves scenes; rules fixed there before each run, session 5): stop rule
 # theta = 1e-3, step 3(a) capped at I_in (the MATLAB reference), up to 3 outer iterations, a
-# final MS abundance loop. Fixed before it was run on Jasper/Samson.
+# final MS abundance loop (stage 1), sum-to-one weight x10 (stage 4). Each fixed before it was
+# run on Jasper/Samson.
 from select_cnmf import VALIDATED  # noqa: E402  (this script's folder is on sys.path)
 
 

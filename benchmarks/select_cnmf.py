@@ -18,7 +18,7 @@ at least 0.1 dB; otherwise the current setting stays.
 
     python benchmarks/select_cnmf.py [--jobs 2] [--out benchmarks/results/select_cnmf.json]
 
-Stage 2 (``--stage restarts``, added after stage 1 chose VALIDATED, again fixed before its first
+Stage 2 (``--stage restarts``, added after stage 1 chose STAGE1, again fixed before its first
 run): VCA is randomised and CNMF's result depends on its draw, so K runs with VCA seeds 0..K-1
 are combined, either by averaging the K outputs ("mean") or by keeping the output with the
 smallest data misfit ||Y_h - X D||^2/||Y_h||^2 + ||Y_m - R X||^2/||Y_m||^2 ("min-misfit"), for
@@ -70,8 +70,10 @@ GRID = dict(  # the settings compared (all with the SRF, PSF and phase known)
 )
 
 
-# Stage 1's choice (select_cnmf.json, session 5); bench_cnmf.py --peer reports it.
-VALIDATED = dict(theta=1e-3, hs_init_iters=200, outer_iters=3, final_ms_iters=None)
+# Stage 1's choice (select_cnmf.json, session 5); bench_cnmf.py --peer reports it. Stages 2-4
+# run on STAGE1 (stage 4 added delta_scale = 10 to it).
+STAGE1 = dict(theta=1e-3, hs_init_iters=200, outer_iters=3, final_ms_iters=None)
+VALIDATED = dict(STAGE1, delta_scale=10.0)
 RESTARTS = [dict(base=b, k=k, combine=c) for b in ("current", "validated") for k in (1, 4, 8)
             for c in (("mean", "min-misfit") if k > 1 else ("single",))]
 
@@ -144,7 +146,7 @@ def _run_restarts(case: dict[str, Any], grid: list[dict[str, Any]]) -> list[dict
     sensor, hsi, msi, ref = _case_pair(case)
     phys = FusionPhysics(sensor)
     runs: dict[tuple[str, int], tuple[torch.Tensor, float, float]] = {}
-    for base, setting in (("current", CURRENT), ("validated", VALIDATED)):
+    for base, setting in (("current", CURRENT), ("validated", STAGE1)):
         for seed in range(max(g["k"] for g in grid)):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -169,7 +171,7 @@ def _run_restarts(case: dict[str, Any], grid: list[dict[str, Any]]) -> list[dict
 
 
 def _run_draws(case: dict[str, Any], grid: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    named = {"current": CURRENT, "validated": VALIDATED}
+    named = {"current": CURRENT, "validated": STAGE1}
     rows = []
     for g in grid:
         runs = _run_case(case, [dict(vca_seed=k, vca_draw=g["vca_draw"], **named[g["setting"]]) for k in range(4)])
@@ -189,7 +191,7 @@ def _run_delta(case: dict[str, Any], grid: list[dict[str, Any]]) -> list[dict[st
         for g in grid:
             k = g["delta_scale"]
             cnmf_module.sum_to_one_delta = lambda msi, k=k: original(msi) * k
-            (row,) = _run_case(case, [VALIDATED])
+            (row,) = _run_case(case, [STAGE1])
             rows.append({**row, "setting": g})
     finally:
         cnmf_module.sum_to_one_delta = original

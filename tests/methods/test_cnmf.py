@@ -191,6 +191,15 @@ def test_hs_init_iters_caps_step_3a(small):
         CNMF(CNMFConfig(hs_init_iters=-1)).fuse(hsi, msi, small.sensor)
     with pytest.raises(InputError, match="vca_draw"):
         CNMF(CNMFConfig(vca_draw="gaussian"))  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="delta_scale"):
+        CNMF(CNMFConfig(delta_scale=0.0))
+
+
+def test_delta_scale_multiplies_the_sum_to_one_weight(small):
+    hsi, msi = small.pair()
+    d1, d10 = (CNMF(CNMFConfig(n_endmembers=4, inner_iters=2, delta_scale=k)).fuse(hsi, msi, small.sensor).info["delta"][0]
+               for k in (1.0, 10.0))
+    assert d10 == pytest.approx(10 * d1, rel=1e-12)
 
 
 def test_auto_endmember_count(small):

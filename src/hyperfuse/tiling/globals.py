@@ -257,7 +257,9 @@ class CNMFGlobal:
             # mean(max(y - o, 0)) needs a pass; approximate with the shifted mean (clipped).
             means = np.maximum(means - offset, 0.0)
         means = means[keep]
-        delta = float(sum_to_one_delta(torch.as_tensor(means, dtype=torch.float64).reshape(1, -1, 1, 1)).reshape(-1)[0])
+        delta = cfg.delta_scale * float(
+            sum_to_one_delta(torch.as_tensor(means, dtype=torch.float64).reshape(1, -1, 1, 1)).reshape(-1)[0]
+        )
         _, L, h, w = hsi.shape
         n = h * w
         Yh = hsi.reshape(L, n)

@@ -92,6 +92,9 @@ class CNMFConfig:
         rng of VCA.
     vca_draw : {"normal", "uniform"}, default "normal"
         VCA's direction distribution (see :func:`~hyperfuse.unmix.vca`).
+    delta_scale : float, default 1.0
+        Multiplier of the sum-to-one weight δ = 2·√(mean(Y_m)/0.7455)/l³ (the reference
+        heuristic, which makes δ small for many MS bands).
     dtype : {"float32", "float64"}, default "float32"
         Working precision of the arrays (costs always accumulate in float64).
     estimate_srf : bool, default False
@@ -129,6 +132,7 @@ class CNMFConfig:
     eps: float = 1e-12
     vca_seed: int = 0
     vca_draw: Literal["normal", "uniform"] = "normal"
+    delta_scale: float = 1.0
     dtype: Literal["float32", "float64"] = "float32"
     estimate_srf: bool = False
     drop_uncovered_bands: bool = True
@@ -807,6 +811,8 @@ class CNMF(FusionMethod):
             raise InputError(f"implementation must be 'fast' or 'generic', got {cfg.implementation!r}")
         if cfg.n_endmembers is not None and cfg.n_endmembers < 1:
             raise InputError(f"n_endmembers must be >= 1, got {cfg.n_endmembers}; pass e.g. 30")
+        if not cfg.delta_scale > 0:
+            raise InputError(f"delta_scale must be > 0, got {cfg.delta_scale}")
         if cfg.vca_draw not in ("normal", "uniform"):
             raise InputError(f"vca_draw must be 'normal' or 'uniform', got {cfg.vca_draw!r}")
         if cfg.inner_iters < 0 or cfg.pan_inner_iters < 0 or cfg.outer_iters < 1 or (cfg.hs_init_iters or 0) < 0:
@@ -909,7 +915,7 @@ class CNMF(FusionMethod):
         ms_threads = 1 if _ms_single(N, p, l) else cfg.num_threads
         hs_threads = 1 if _hs_single(n, p, L) else cfg.num_threads
         Rt = torch.as_tensor(np.asarray(phys.spec.srf), dtype=dtype, device=device)
-        deltas = sum_to_one_delta(msi).reshape(-1).tolist()
+        deltas = (sum_to_one_delta(msi) * cfg.delta_scale).reshape(-1).tolist()
 
         cubes, Es, As, items = [], [], [], []
         history: dict[str, list[float]] = {"cost": [], "cost_augmented": []}
