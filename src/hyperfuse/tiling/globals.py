@@ -228,10 +228,16 @@ class CNMFGlobal:
 
     def fit_global(self, hsi: torch.Tensor, msi: Any, physics: FusionPhysics | None) -> CNMFState:
         from ..errors import InputError
-        from ..methods.classical.cnmf import _FastSolver, _hs_init_iters, _hs_single, _Log
-        from ..methods.unrolled.nmf import sum_to_one_delta
+        from ..methods.classical.cnmf import (
+            _FastSolver,
+            _hs_single,
+            _hs_unmix,
+            _init_endmembers,
+            _Log,
+            _sum_to_one_deltas,
+        )
         from ..physics.sensor import make_sensor
-        from ..unmix import vca, vd_hfc
+        from ..unmix import vd_hfc
         from .store import as_source
 
         cfg = self.method.config
@@ -257,9 +263,7 @@ class CNMFGlobal:
             # mean(max(y - o, 0)) needs a pass; approximate with the shifted mean (clipped).
             means = np.maximum(means - offset, 0.0)
         means = means[keep]
-        delta = cfg.delta_scale * float(
-            sum_to_one_delta(torch.as_tensor(means, dtype=torch.float64).reshape(1, -1, 1, 1)).reshape(-1)[0]
-        )
+        delta = _sum_to_one_deltas(torch.as_tensor(means, dtype=torch.float64).reshape(1, -1, 1, 1), cfg)[0]
         _, L, h, w = hsi.shape
         n = h * w
         Yh = hsi.reshape(L, n)
@@ -274,11 +278,8 @@ class CNMFGlobal:
         hs_threads = 1 if _hs_single(n, p, L) else cfg.num_threads
         log = _Log(None)
         solver = _FastSolver(Yh, Yh, delta, cfg, log, hs_threads, cfg.num_threads)
-        idx = vca(Yh.cpu().numpy(), p, rng=cfg.vca_seed, draw=cfg.vca_draw)
-        E = Yh[:, torch.as_tensor(idx)].clone()
-        Ah = torch.full((p, n), 1.0 / p, dtype=dt)
-        Ah = solver.hs_abundances(E, Ah, _hs_init_iters(cfg, I_in), "hs_abundances")
-        E, Ah = solver.hs_alternate(E, Ah, I_in, "hs_alternate", e_first=True)
+        _, E, Ah = _init_endmembers(Yh, p, cfg)
+        E, Ah = _hs_unmix(solver, E, Ah, cfg, I_in)
         info = {"p": p, "vd": vd, "delta": delta, "inner_iters": I_in, **sinfo,
                 "iterations": {lp.name: lp.iterations for lp in log.loops}}
         traj = None

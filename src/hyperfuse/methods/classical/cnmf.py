@@ -191,9 +191,25 @@ class _Log:
             self.progress(lp.name, lp.iterations, lp.max_iterations, J)
 
 
-def _hs_init_iters(cfg: CNMFConfig, I_in: int) -> int:
-    """Cap of the HS abundance-only loop (step 3(a))."""
-    return 3 * I_in if cfg.hs_init_iters is None else cfg.hs_init_iters
+def _sum_to_one_deltas(msi: torch.Tensor, cfg: CNMFConfig) -> list[float]:
+    """δ per batch item of ``msi`` (B, l, H, W): the reference heuristic times ``delta_scale``."""
+    return (sum_to_one_delta(msi) * cfg.delta_scale).reshape(-1).tolist()
+
+
+def _init_endmembers(Yh: torch.Tensor, p: int, cfg: CNMFConfig) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
+    """Step 2: VCA indices, E = those pixels of Y_h, and A_h = 1/p."""
+    idx = vca(Yh.cpu().numpy(), p, rng=cfg.vca_seed, draw=cfg.vca_draw)
+    E = Yh[:, torch.as_tensor(idx, device=Yh.device)].clone()
+    return idx, E, torch.full((p, Yh.shape[1]), 1.0 / p, dtype=Yh.dtype, device=Yh.device)
+
+
+def _hs_unmix(
+    solver: _FastSolver, E: torch.Tensor, Ah: torch.Tensor, cfg: CNMFConfig, I_in: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Step 3: A_h-only updates (cap 3·I_in, or ``hs_init_iters``), then E/A_h alternation."""
+    cap = 3 * I_in if cfg.hs_init_iters is None else cfg.hs_init_iters
+    Ah = solver.hs_abundances(E, Ah, cap, "hs_abundances")
+    return solver.hs_alternate(E, Ah, I_in, "hs_alternate", e_first=True)
 
 
 def _stop(prev: float | None, J: float, theta: float) -> bool:
@@ -377,6 +393,10 @@ class _FastSolver:
     def _aug_E(self, Em: torch.Tensor) -> torch.Tensor:
         return torch.cat([Em, Em.new_full((1, Em.shape[1]), self.d)], dim=0)
 
+    def _aug_Ym(self, c0: int, c1: int) -> torch.Tensor:
+        """Columns c0:c1 of the augmented MSI Ỹ_m = [Y_m; δ1ᵀ]."""
+        return torch.cat([self.Ym[:, c0:c1], self.Ym.new_full((1, c1 - c0), self.d)])
+
     @_flushed
     def ms_abundances(self, Em: torch.Tensor, A: torch.Tensor, n_it: int, name: str) -> torch.Tensor:
         """A-only updates with E_m fixed: hoisted numerator, data-first denominator Ẽᵀ P with
@@ -426,7 +446,7 @@ class _FastSolver:
         def run(c0: int, c1: int) -> tuple[np.ndarray, np.ndarray]:
             a = A[:, c0:c1]
             nm = num[:, c0:c1].contiguous()
-            y = torch.cat([self.Ym[:, c0:c1], self.Ym.new_full((1, c1 - c0), self.d)])  # Ỹ_m
+            y = self._aug_Ym(c0, c1)
             P = Et @ a
             R64 = torch.empty(y.shape, dtype=torch.float64, device=y.device)
             # Every elementwise step writes into one of its inputs: a third array per step
@@ -522,7 +542,7 @@ class _FastSolver:
 
         def run(c0: int, c1: int) -> None:
             a = A[:, c0:c1]
-            yt = torch.cat([self.Ym[:, c0:c1], self.Ym.new_full((1, c1 - c0), self.d)])
+            yt = self._aug_Ym(c0, c1)
             bufs = (a.new_empty(a.shape), a.new_empty(a.shape))
             den, P = a.new_empty(a.shape), a.new_empty(yt.shape)
             for k, (Et, EtT) in enumerate(zip(Ets, EtTs, strict=True)):
@@ -915,7 +935,7 @@ class CNMF(FusionMethod):
         ms_threads = 1 if _ms_single(N, p, l) else cfg.num_threads
         hs_threads = 1 if _hs_single(n, p, L) else cfg.num_threads
         Rt = torch.as_tensor(np.asarray(phys.spec.srf), dtype=dtype, device=device)
-        deltas = (sum_to_one_delta(msi) * cfg.delta_scale).reshape(-1).tolist()
+        deltas = _sum_to_one_deltas(msi, cfg)
 
         cubes, Es, As, items = [], [], [], []
         history: dict[str, list[float]] = {"cost": [], "cost_augmented": []}
@@ -930,13 +950,9 @@ class CNMF(FusionMethod):
             else:
                 solver = _FastSolver(*args)
             t0 = time.perf_counter()
-            idx = vca(Yh.cpu().numpy(), p, rng=cfg.vca_seed, draw=cfg.vca_draw)
-            E = Yh[:, torch.as_tensor(idx, device=device)].clone()
-            Ah = torch.full((p, n), 1.0 / p, dtype=dtype, device=device)
+            idx, E, Ah = _init_endmembers(Yh, p, cfg)
             t_init = time.perf_counter() - t0
-            # 3. HS unmixing.
-            Ah = solver.hs_abundances(E, Ah, _hs_init_iters(cfg, I_in), "hs_abundances")
-            E, Ah = solver.hs_alternate(E, Ah, I_in, "hs_alternate", e_first=True)
+            E, Ah = _hs_unmix(solver, E, Ah, cfg, I_in)
             # 4. Couple.
             Em = Rt @ E
             A = upsample(Ah.reshape(1, p, h, w), r, "bilinear").clamp_min(0).reshape(p, N)
