@@ -289,3 +289,28 @@ def test_safeguard_keeps_a_layer_only_when_it_fits_no_worse_than_a_plain_pass() 
     neutral = SCALMUConfig(weights="neutral", safeguard=True, **SMALL)
     torch.testing.assert_close(SCALMU(neutral).fuse(hsi, msi, spec).cube,
                                SCALMU(SCALMUConfig(weights="neutral", **SMALL)).fuse(hsi, msi, spec).cube)
+
+
+def test_prior_scale_multiplies_the_prior_bound_of_loaded_weights() -> None:
+    """prior_scale = 0 is the prior switched off, 1 the weights as trained; anything else changes
+    the output; a negative scale is refused."""
+    from hyperfuse.errors import InputError
+
+    x, hsi, msi, spec, phys = _pair(31, 3, 4, 16, seed=3)
+
+    def fused(**kw):
+        m = get_method("scalmu", n_endmembers=4, **kw)
+        return m, m.fuse(hsi, msi, spec).cube
+
+    m1, as_trained = fused()
+    m0, scaled0 = fused(prior_scale=0.0)
+    mh, half = fused(prior_scale=0.5)
+    off = get_method("scalmu", n_endmembers=4)
+    for lay in off.net.layers:
+        lay.arch = off.net.arch = type(off.net.arch)(**{**off.net.arch.__dict__, "use_prior": False})
+    torch.testing.assert_close(scaled0, off.fuse(hsi, msi, spec).cube)
+    torch.testing.assert_close(fused(prior_scale=1.0)[1], as_trained)
+    assert mh.net.layer(0).arch.prior_bound == pytest.approx(0.5 * m1.net.layer(0).arch.prior_bound)
+    assert (half - as_trained).abs().max() > 1e-6 and (half - scaled0).abs().max() > 1e-6
+    with pytest.raises(InputError, match="prior_scale"):
+        get_method("scalmu", prior_scale=-1.0)

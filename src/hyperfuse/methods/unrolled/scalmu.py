@@ -144,6 +144,9 @@ class SCALMUConfig:
         Maximum adaptation steps.
     adapt_lr : float
         Adam learning rate of the adaptation.
+    prior_scale : float
+        Multiplies the learned prior's bound β at inference (0 = prior off, 1 = as trained);
+        applies to any weights, including a loaded file.
     safeguard : bool
         Keep a layer's learned update only if the coupled data misfit
         ‖Y_m − E_m A‖²/‖Y_m‖² + ‖Y_h − E A D‖²/‖Y_h‖² is no larger than after a plain CNMF
@@ -173,6 +176,7 @@ class SCALMUConfig:
     adapt_budget_s: float = 150.0
     adapt_steps: int = 150
     adapt_lr: float = 5e-4
+    prior_scale: float = 1.0
     safeguard: bool = False
     num_threads: int | None = None
 
@@ -602,6 +606,8 @@ class SCALMU(FusionMethod):
         super().__init__(config or SCALMUConfig())
         self.progress = progress
         cfg: SCALMUConfig = self.config
+        if not (isinstance(cfg.prior_scale, (int, float)) and cfg.prior_scale >= 0):
+            raise InputError(f"prior_scale must be a number >= 0, got {cfg.prior_scale!r}; pass e.g. 1.0")
         self.weights_meta: dict[str, Any] = {}
         w = cfg.weights
         if w in ("untrained", "neutral"):
@@ -625,6 +631,10 @@ class SCALMU(FusionMethod):
                     f"metadata: {exc}"
                 ) from exc
             self.weights_meta = {k: v for k, v in meta.items() if k != "history"}
+        if cfg.prior_scale != 1:
+            self.net.arch = dataclasses.replace(self.net.arch, prior_bound=self.net.arch.prior_bound * cfg.prior_scale)
+            for lay in self.net.layers:
+                lay.arch = self.net.arch  # type: ignore[assignment]
         self.net.to(torch.float32)
 
     def parameter_count(self) -> int:
