@@ -35,6 +35,18 @@ Stage 4 (``--stage delta``, fixed before its first run): the sum-to-one weight d
 2 sqrt(mean(Y_m)/0.7455)/l^3 (the MATLAB heuristic; l^3 makes it tiny for l = 7) multiplied by
 s in {1, 3, 10, 30} on the chosen setting (patched in this script; a package option only if
 adopted). Same score relative to s = 1; the best is adopted if >= 0.1 dB ahead.
+
+Stage 5 (``--stage vca``, session 6, fixed before its first run): VCA as CNMF's reference code
+runs it. Running that code (the peer, ``hyperevalsr``) with the SRF, PSF and phase known gives
+the issue's "carefully run" figures (42.29 / 39.98 / 49.88 / 49.16 dB on Jasper/Samson x4/x8,
+noise seed 0, ``/tmp``-only diagnostic recorded in ``docs/cnmf.md``), and its VCA differs from §2.1
+in two ways: the branch test (``vca_snr_rule="reference"``: 15 + 10 ln p + 8 dB, the orthogonal
+branch for p = 30) and the endmembers (``vca_endmembers="projected"``: the selected pixels
+projected on the signal subspace instead of the raw pixels). The four combinations are run on the
+validated setting and on the §3 default (``{}``); a case's PSNR is the mean over VCA seeds 0-3,
+as in stage 3. Score relative to the validated setting with paper/pixels; for the validated
+setting the best combination is adopted if >= 0.1 dB ahead. The §3-default rows are reported
+(the reference code's structure with its VCA), not selected on.
 """
 
 from __future__ import annotations
@@ -80,6 +92,8 @@ RESTARTS = [dict(base=b, k=k, combine=c) for b in ("current", "validated") for k
 
 DELTA_SCALES = [dict(delta_scale=k) for k in (1.0, 3.0, 10.0, 30.0)]
 DRAWS = [dict(setting=b, vca_draw=d) for b in ("current", "validated") for d in ("normal", "uniform")]
+VCA_VARIANTS = [dict(setting=b, vca_snr_rule=rule, vca_endmembers=e) for b in ("validated", "spec")
+                for rule in ("paper", "reference") for e in ("pixels", "projected")]
 
 
 def settings() -> list[dict[str, Any]]:
@@ -182,6 +196,19 @@ def _run_draws(case: dict[str, Any], grid: list[dict[str, Any]]) -> list[dict[st
     return rows
 
 
+def _run_vca(case: dict[str, Any], grid: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    named = {"validated": VALIDATED, "spec": {}}
+    rows = []
+    for g in grid:
+        opts = dict(vca_snr_rule=g["vca_snr_rule"], vca_endmembers=g["vca_endmembers"], **named[g["setting"]])
+        runs = _run_case(case, [dict(vca_seed=k, **opts) for k in range(4)])
+        rows.append(dict(case=case["name"], group=case["group"], setting=g,
+                         time_s=float(np.mean([r["time_s"] for r in runs])),
+                         psnr=float(np.mean([r["psnr"] for r in runs])), sam=float(np.mean([r["sam"] for r in runs])),
+                         psnr_seeds=[r["psnr"] for r in runs]))
+    return rows
+
+
 def _run_delta(case: dict[str, Any], grid: list[dict[str, Any]]) -> list[dict[str, Any]]:
     import hyperfuse.methods.classical.cnmf as cnmf_module
 
@@ -201,11 +228,13 @@ def _run_delta(case: dict[str, Any], grid: list[dict[str, Any]]) -> list[dict[st
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--stage", choices=["settings", "restarts", "draw", "delta"], default="settings")
+    ap.add_argument("--stage", choices=["settings", "restarts", "draw", "delta", "vca"], default="settings")
     ap.add_argument("--out", default=None, help="default: benchmarks/results/select_cnmf[_restarts].json")
     args = ap.parse_args()
-    grid = {"settings": settings(), "restarts": RESTARTS, "draw": DRAWS, "delta": DELTA_SCALES}[args.stage]
-    run_case = {"settings": _run_case, "restarts": _run_restarts, "draw": _run_draws, "delta": _run_delta}[args.stage]
+    grid = {"settings": settings(), "restarts": RESTARTS, "draw": DRAWS, "delta": DELTA_SCALES,
+            "vca": VCA_VARIANTS}[args.stage]
+    run_case = {"settings": _run_case, "restarts": _run_restarts, "draw": _run_draws, "delta": _run_delta,
+                "vca": _run_vca}[args.stage]
     cs = cases()
     if not any(c["group"] == "urban" for c in cs):
         print("Urban crop not found: the selection needs it; stopping", file=sys.stderr)
@@ -217,7 +246,8 @@ def main() -> None:
     # the reference: stage 1, the current setting (theta 1e-8, 3 I_in, I_out 1, final loop);
     # stage 2, the stage-1 choice run once
     current = {"settings": grid[0], "restarts": dict(base="validated", k=1, combine="single"),
-               "draw": dict(setting="validated", vca_draw="normal"), "delta": dict(delta_scale=1.0)}[args.stage]
+               "draw": dict(setting="validated", vca_draw="normal"), "delta": dict(delta_scale=1.0),
+               "vca": dict(setting="validated", vca_snr_rule="paper", vca_endmembers="pixels")}[args.stage]
     base = {r["case"]: r["psnr"] for r in rows if key(r["setting"]) == key(current)}
     table = []
     for s in grid:
@@ -231,7 +261,7 @@ def main() -> None:
     for t in table:
         print(f"{json.dumps(t['setting']):70s} {t['score']:+7.2f} {t['urban']:+7.2f} {t['synthetic']:+7.2f} "
               f"{t['time_s']:6.2f}")
-    best = table[0]
+    best = next(t for t in table if t["setting"].get("setting") != "spec")  # stage 5: spec rows are reported only
     chosen = best["setting"] if best["score"] >= 0.1 else current
     print(f"chosen: {json.dumps(chosen)}")
     out = Path(args.out or HERE / "results" / f"select_cnmf{'' if args.stage == 'settings' else '_' + args.stage}.json")

@@ -72,8 +72,15 @@ def _eigh_desc(C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def vca(
-    Y: Any, p: int, *, rng: RNGLike = 0, snr: float | None = None, draw: Literal["normal", "uniform"] = "normal"
-) -> np.ndarray:
+    Y: Any,
+    p: int,
+    *,
+    rng: RNGLike = 0,
+    snr: float | None = None,
+    draw: Literal["normal", "uniform"] = "normal",
+    snr_rule: Literal["paper", "reference"] = "paper",
+    return_spectra: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Vertex component analysis: indices of ``p`` pixels spanning the data simplex.
 
     Parameters
@@ -89,11 +96,24 @@ def vca(
     draw : {"normal", "uniform"}, default "normal"
         Distribution of the directions before projection: standard normal (isotropic), or
         uniform on [0, 1) as in the authors' reference code.
+    snr_rule : {"paper", "reference"}, default "paper"
+        How the branch is chosen when ``snr`` is omitted: the paper's estimate and threshold
+        (Notes), or those of CNMF's reference code (Yokoya's, and its Python port):
+        ``|10 log10((P_x − (p/L) P_y)/(P_y − P_x))|`` with P_y the mean pixel energy and P_x
+        that of the data projected on the top p principal axes plus the mean, against
+        ``15 + 10 ln p + 8`` dB (natural log: 57 dB at p = 30, so the orthogonal branch
+        almost always).
+    return_spectra : bool, default False
+        Also return the selected pixels *projected* on the branch's subspace (the reference
+        code's endmembers: noise outside the signal subspace removed).
 
     Returns
     -------
     ndarray of shape (p,), int64
         Column indices k_0 ... k_{p-1} of the selected pixels, in selection order.
+    ndarray of shape (L, p), float64
+        With ``return_spectra``: the projected spectra m + U xₖ (orthogonal branch) or U xₖ
+        (projective branch), in the same order; they may have small negative entries.
 
     Raises
     ------
@@ -130,10 +150,24 @@ def vca(
         )
     if draw not in ("normal", "uniform"):
         raise InputError(f"draw must be 'normal' or 'uniform', got {draw!r}")
+    if snr_rule not in ("paper", "reference"):
+        raise InputError(f"snr_rule must be 'paper' or 'reference', got {snr_rule!r}")
     p = int(p)
     gen = as_numpy_rng(rng)
     C = Y @ Y.T / n
     lam, V = _eigh_desc(C)
+    m = Y.mean(axis=1, keepdims=True)
+    Vc = None
+    if snr is None and snr_rule == "reference":
+        _, Vc = _eigh_desc(C - m @ m.T)
+        x_p = Vc[:, :p].T @ (Y - m)
+        p_y = float((Y**2).sum()) / n
+        p_x = float((x_p**2).sum()) / n + float(m.T @ m)
+        ratio = (p_x - p / L * p_y) / (p_y - p_x) if p_y != p_x else math.inf
+        snr = math.inf if ratio == 0 or not math.isfinite(ratio) else abs(10.0 * math.log10(abs(ratio)))
+        threshold = 15.0 + 10.0 * math.log(p) + 8.0
+    else:
+        threshold = 15.0 + 10.0 * math.log10(p)
     if snr is None:
         if L - p < p:
             snr = math.inf
@@ -142,9 +176,10 @@ def vca(
             p_p = float(lam[:p].sum())
             p_n = (p_t - p_p) / (1.0 - p / L)
             snr = math.inf if p_n <= 0 or p_p <= 0 else 10.0 * math.log10(p_p / p_n)
-    if snr < 15.0 + 10.0 * math.log10(p):
-        m = Y.mean(axis=1, keepdims=True)
-        _, Vc = _eigh_desc(C - m @ m.T)
+    orthogonal = snr < threshold
+    if orthogonal:
+        if Vc is None:
+            _, Vc = _eigh_desc(C - m @ m.T)
         U = Vc[:, : p - 1]
         X = U.T @ (Y - m)
         c = float(np.sqrt((X**2).sum(axis=0)).max()) if p > 1 else 1.0
@@ -167,6 +202,8 @@ def vca(
         k = int(np.argmax(np.abs(f @ Z)))
         idx[i] = k
         Zbar[:, i] = Z[:, k]
+    if return_spectra:
+        return idx, U @ X[:, idx] + (m if orthogonal else 0.0)
     return idx
 
 

@@ -92,6 +92,12 @@ class CNMFConfig:
         rng of VCA.
     vca_draw : {"normal", "uniform"}, default "normal"
         VCA's direction distribution (see :func:`~hyperfuse.unmix.vca`).
+    vca_snr_rule : {"paper", "reference"}, default "paper"
+        How VCA picks its branch (see :func:`~hyperfuse.unmix.vca`): the paper's SNR test, or
+        the reference code's (the orthogonal branch for p = 30 in practice).
+    vca_endmembers : {"pixels", "projected"}, default "pixels"
+        Step 2's E: the selected raw pixels (§3), or those pixels projected on VCA's signal
+        subspace, as the reference code does (floored at ``eps``: MU needs E ≥ 0).
     delta_scale : float, default 1.0
         Multiplier of the sum-to-one weight δ = 2·√(mean(Y_m)/0.7455)/l³ (the reference
         heuristic, which makes δ small for many MS bands).
@@ -132,6 +138,8 @@ class CNMFConfig:
     eps: float = 1e-12
     vca_seed: int = 0
     vca_draw: Literal["normal", "uniform"] = "normal"
+    vca_snr_rule: Literal["paper", "reference"] = "paper"
+    vca_endmembers: Literal["pixels", "projected"] = "pixels"
     delta_scale: float = 1.0
     dtype: Literal["float32", "float64"] = "float32"
     estimate_srf: bool = False
@@ -197,9 +205,13 @@ def _sum_to_one_deltas(msi: torch.Tensor, cfg: CNMFConfig) -> list[float]:
 
 
 def _init_endmembers(Yh: torch.Tensor, p: int, cfg: CNMFConfig) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
-    """Step 2: VCA indices, E = those pixels of Y_h, and A_h = 1/p."""
-    idx = vca(Yh.cpu().numpy(), p, rng=cfg.vca_seed, draw=cfg.vca_draw)
-    E = Yh[:, torch.as_tensor(idx, device=Yh.device)].clone()
+    """Step 2: VCA indices, E = those pixels of Y_h (or their projection), and A_h = 1/p."""
+    idx, spectra = vca(Yh.cpu().numpy(), p, rng=cfg.vca_seed, draw=cfg.vca_draw, snr_rule=cfg.vca_snr_rule,
+                       return_spectra=True)
+    if cfg.vca_endmembers == "projected":
+        E = torch.from_numpy(spectra).to(Yh.device, Yh.dtype).clamp_min(cfg.eps)
+    else:
+        E = Yh[:, torch.as_tensor(idx, device=Yh.device)].clone()
     return idx, E, torch.full((p, Yh.shape[1]), 1.0 / p, dtype=Yh.dtype, device=Yh.device)
 
 
@@ -835,6 +847,10 @@ class CNMF(FusionMethod):
             raise InputError(f"delta_scale must be > 0, got {cfg.delta_scale}")
         if cfg.vca_draw not in ("normal", "uniform"):
             raise InputError(f"vca_draw must be 'normal' or 'uniform', got {cfg.vca_draw!r}")
+        if cfg.vca_snr_rule not in ("paper", "reference"):
+            raise InputError(f"vca_snr_rule must be 'paper' or 'reference', got {cfg.vca_snr_rule!r}")
+        if cfg.vca_endmembers not in ("pixels", "projected"):
+            raise InputError(f"vca_endmembers must be 'pixels' or 'projected', got {cfg.vca_endmembers!r}")
         if cfg.inner_iters < 0 or cfg.pan_inner_iters < 0 or cfg.outer_iters < 1 or (cfg.hs_init_iters or 0) < 0:
             raise InputError("inner_iters, pan_inner_iters and hs_init_iters must be >= 0 and outer_iters >= 1")
 
