@@ -87,3 +87,41 @@ def test_subspace_size(p, snr):
 def test_vd_noise_free_rank():
     Y, _ = pure_pixel_scene(2)
     assert vd_hfc(Y) == 6
+
+
+def test_vca_reference_snr_rule_takes_the_reference_codes_branch():
+    """The reference code's test (15 + 10 ln p + 8 dB) sends 40 dB data with p = 12 to the
+    orthogonal branch (51 dB threshold) where the paper's (25.8 dB) keeps the projective one;
+    noise-free data go to the projective branch under both rules."""
+    Y = _noisy(12, 40.0)
+    ref = vca(Y, 12, rng=4, snr_rule="reference")
+    assert np.array_equal(ref, vca(Y, 12, rng=4, snr=-np.inf))
+    assert np.array_equal(vca(Y, 12, rng=4), vca(Y, 12, rng=4, snr=np.inf))
+    assert not np.array_equal(ref, vca(Y, 12, rng=4))
+    Y0, _ = pure_pixel_scene(2)
+    assert np.array_equal(vca(Y0, 6, rng=1, snr_rule="reference"), vca(Y0, 6, rng=1, snr=np.inf))
+    with pytest.raises(InputError, match="snr_rule"):
+        vca(Y0, 2, snr_rule="matlab")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("snr", [-np.inf, np.inf])
+def test_vca_projected_spectra(snr):
+    """Noise-free rank-p data: the projected spectra are the selected pixels themselves. Noisy
+    data: they are the pixels' projections, m + U Uᵀ(y − m) (orthogonal branch) or U Uᵀ y
+    (projective), with the noise outside the subspace removed."""
+    Y0, _ = pure_pixel_scene(0)
+    idx, E = vca(Y0, 6, rng=0, snr=snr, return_spectra=True)
+    np.testing.assert_allclose(E, Y0[:, idx], atol=1e-9)
+    Y = _noisy(6, 30.0)
+    idx, E = vca(Y, 6, rng=0, snr=snr, return_spectra=True)
+    m = Y.mean(axis=1, keepdims=True)
+    if snr < 0:
+        w, V = np.linalg.eigh(np.cov(Y, bias=True))
+        U = V[:, ::-1][:, :5]
+        expected = m + U @ U.T @ (Y[:, idx] - m)
+    else:
+        w, V = np.linalg.eigh(Y @ Y.T / Y.shape[1])
+        U = V[:, ::-1][:, :6]
+        expected = U @ U.T @ Y[:, idx]
+    np.testing.assert_allclose(E, expected, atol=1e-9)
+    assert np.abs(E - Y[:, idx]).max() > 1e-3  # the noise outside the subspace is gone

@@ -162,7 +162,7 @@ def vca(
         _, Vc = _eigh_desc(C - m @ m.T)
         x_p = Vc[:, :p].T @ (Y - m)
         p_y = float((Y**2).sum()) / n
-        p_x = float((x_p**2).sum()) / n + float(m.T @ m)
+        p_x = float((x_p**2).sum()) / n + float((m**2).sum())
         ratio = (p_x - p / L * p_y) / (p_y - p_x) if p_y != p_x else math.inf
         snr = math.inf if ratio == 0 or not math.isfinite(ratio) else abs(10.0 * math.log10(abs(ratio)))
         threshold = 15.0 + 10.0 * math.log(p) + 8.0

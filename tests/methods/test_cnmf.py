@@ -202,6 +202,25 @@ def test_delta_scale_multiplies_the_sum_to_one_weight(small):
     assert d10 == pytest.approx(10 * d1, rel=1e-12)
 
 
+def test_projected_vca_endmembers_start_step_2(small):
+    """``vca_endmembers="projected"`` starts E from VCA's projected spectra (floored at eps) and
+    with ``vca_snr_rule="reference"`` from the orthogonal branch's; the fusion stays non-negative."""
+    import hyperfuse.methods.classical.cnmf as cnmf_module
+    from hyperfuse.unmix import vca
+
+    hsi, msi = small.pair()
+    cfg = CNMFConfig(n_endmembers=4, inner_iters=5, vca_snr_rule="reference", vca_endmembers="projected")
+    _, E, _ = cnmf_module._init_endmembers(hsi[0].reshape(hsi.shape[1], -1), 4, cfg)
+    Yh = hsi[0].reshape(hsi.shape[1], -1).numpy()
+    _, spectra = vca(Yh, 4, rng=0, snr_rule="reference", return_spectra=True)
+    torch.testing.assert_close(E, torch.from_numpy(spectra).float().clamp_min(cfg.eps))
+    out = CNMF(cfg).fuse(hsi, msi, small.sensor)
+    assert torch.isfinite(out.cube).all() and out.cube.min() >= 0
+    for bad in (dict(vca_snr_rule="matlab"), dict(vca_endmembers="raw")):
+        with pytest.raises(InputError, match=next(iter(bad))):
+            CNMF(CNMFConfig(**bad)).fuse(hsi, msi, small.sensor)  # type: ignore[arg-type]
+
+
 def test_auto_endmember_count(small):
     hsi, msi = small.pair()
     out = CNMF(CNMFConfig(inner_iters=3)).fuse(hsi, msi, small.sensor)
