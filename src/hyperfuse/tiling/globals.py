@@ -399,9 +399,9 @@ class SCALMUGlobal:
 
         from ..errors import InputError
         from ..methods.classical.cnmf import CNMFConfig, _FastSolver, _Log
+        from ..methods.unrolled.nmf import sum_to_one_delta
         from ..methods.unrolled.scalmu import _choose_p, covered_physics, hs_unmixing
         from .store import as_source
-
         method: Any = self.method
         cfg = method.config
         src = as_source(msi)
@@ -417,8 +417,10 @@ class SCALMUGlobal:
         hsi = hsi.detach().float().clamp_min(0)
         _, L, h, w = hsi.shape
         method._check_family(L, phys.ratio)
-        mean_m = float(msi_band_means(src)[keep].mean())
-        delta = 2.0 * math.sqrt(mean_m / 0.7455) / keep.size**3  # sum_to_one_delta of the whole MSI
+        band_means = msi_band_means(src)[keep]
+        mean_m = float(band_means.mean())
+        # δ of the whole MSI from its band means (their mean is the MSI mean: equal band sizes)
+        delta = float(sum_to_one_delta(torch.as_tensor(band_means, dtype=torch.float64).reshape(1, -1, 1, 1)))
         p = _choose_p(hsi, cfg)
         Yh = hsi[0].reshape(L, h * w)
         solver = _FastSolver(Yh, Yh, delta, CNMFConfig(eps=cfg.eps, theta=-math.inf), _Log(None), 1, None)
