@@ -87,3 +87,31 @@ def test_abundance_randomisation_options(monkeypatch: pytest.MonkeyPatch) -> Non
         SCALMUTrainConfig.from_dict({**TINY, "inference_p_prob": -0.1})
     with pytest.raises(InputError, match="shading_prob"):
         SCALMUTrainConfig.from_dict({**TINY, "shading_prob": 1.5})
+
+
+def test_prior_drop_runs_a_sample_without_the_prior_and_restores_it() -> None:
+    """prior_drop_prob = 1 marks every sample; its forward equals the prior-off network's, the
+    layers get their prior back afterwards, and the default stream carries no flag."""
+    import dataclasses
+
+    import torch
+
+    from hyperfuse.errors import InputError
+    from hyperfuse.methods.unrolled.scalmu import SCALMUArch, SCALMUNet
+    from hyperfuse.methods.unrolled.scalmu_train import _run, make_sample
+
+    base = SCALMUTrainConfig.from_dict(TINY)
+    drop = SCALMUTrainConfig.from_dict({**TINY, "prior_drop_prob": 1.0})
+    s0, s1 = make_sample(base, 0, 5), make_sample(drop, 0, 5)
+    assert s0["prior_off"] is False and s1["prior_off"] is True
+    assert torch.equal(s0["cube"], s1["cube"])  # the flag is drawn last: the scene is unchanged
+    torch.manual_seed(0)
+    net = SCALMUNet(SCALMUArch(n_layers=2, hidden=4))
+    off = SCALMUNet(dataclasses.replace(net.arch, use_prior=False))
+    off.load_state_dict(net.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(_run(net, s1, drop), _run(off, s1, drop))
+        assert not torch.allclose(_run(net, s0, base), _run(off, s0, base))
+    assert all(lay.arch.use_prior for lay in net.layers)
+    with pytest.raises(InputError, match="prior_drop_prob"):
+        SCALMUTrainConfig.from_dict({**TINY, "prior_drop_prob": 2.0})

@@ -95,6 +95,10 @@ class SCALMUTrainConfig:
         Probability that a sample uses the p of inference, min(30, L, n) (the default rule
         without the VD term), instead of the scene's p plus ``extra_endmembers``: at
         inference p is almost always 30, far above a scene's number of materials.
+    prior_drop_prob : float
+        Probability that a training sample runs with the learned prior switched off (the
+        step matrices must then work without it, and the prior learns what it adds on top).
+        Validation and inference always run with the prior on.
     """
 
     steps: int = 1500
@@ -121,12 +125,13 @@ class SCALMUTrainConfig:
     concentration_range: tuple[float, float] | None = None
     shading_prob: float = 0.0
     inference_p_prob: float = 0.0
+    prior_drop_prob: float = 0.0
 
     def __post_init__(self) -> None:
         cr = self.concentration_range
         if cr is not None and not (len(cr) == 2 and 0 < cr[0] <= cr[1]):
             raise InputError(f"concentration_range must be (lo, hi) with 0 < lo <= hi, got {cr}")
-        for name in ("shading_prob", "inference_p_prob"):
+        for name in ("shading_prob", "inference_p_prob", "prior_drop_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise InputError(f"{name} must be in [0, 1], got {getattr(self, name)}")
 
@@ -194,12 +199,14 @@ def make_sample(cfg: SCALMUTrainConfig, seed: int, index: int) -> dict[str, Any]
     p = int(min(p_true + gen.integers(0, cfg.extra_endmembers + 1), wl.size, n))
     if cfg.inference_p_prob > 0 and gen.random() < cfg.inference_p_prob:  # drawn only when enabled
         p = int(min(30, wl.size, n))
+    prior_off = cfg.prior_drop_prob > 0 and bool(gen.random() < cfg.prior_drop_prob)  # drawn only when enabled
     return {
         "cube": pair.reference,
         "hsi": pair.hsi.clamp_min(0),
         "msi": pair.msi.clamp_min(0),
         "sensor": sensor,
         "p": p,
+        "prior_off": prior_off,
     }
 
 
@@ -228,8 +235,16 @@ def _run(
     phys = FusionPhysics(s["sensor"])
     with torch.no_grad():
         st = scalmu_init(s["hsi"], s["msi"], phys, s["p"], hs_iters=cfg.init_hs_iters, ms_iters=cfg.init_ms_iters)
-    st = net(st, s["hsi"], s["msi"], phys, history=history)
-    return st.reconstruct()
+    if not s.get("prior_off"):
+        return net(st, s["hsi"], s["msi"], phys, history=history).reconstruct()
+    archs = [lay.arch for lay in net.layers]
+    try:
+        for lay in net.layers:
+            lay.arch = dataclasses.replace(lay.arch, use_prior=False)  # type: ignore[assignment]
+        return net(st, s["hsi"], s["msi"], phys, history=history).reconstruct()
+    finally:
+        for lay, a in zip(net.layers, archs, strict=True):
+            lay.arch = a  # type: ignore[assignment]
 
 
 def evaluate(net: SCALMUNet, samples: list[dict[str, Any]], cfg: SCALMUTrainConfig) -> dict[str, float]:
@@ -240,7 +255,7 @@ def evaluate(net: SCALMUNet, samples: list[dict[str, Any]], cfg: SCALMUTrainConf
     with torch.no_grad():
         for s in samples:
             for tag, m in (("", net), ("_neutral", neutral)):
-                x = _run(m, s, cfg)
+                x = _run(m, {**s, "prior_off": False}, cfg)  # inference: prior on
                 out["psnr" + tag].append(_psnr(x, s["cube"]))
                 out["sam" + tag].append(float(_sam(x, s["cube"])) * 180 / math.pi)
                 if not tag:
