@@ -219,7 +219,7 @@ from select_cnmf import VALIDATED  # noqa: E402  (this script's folder is on sys
 # branch test (the orthogonal branch at p = 30) and projected endmembers. With the §3 loops this
 # is the reference code's algorithm ("reference" rows); select_cnmf.py stage 5 found no effect of
 # these options on the validation cases, so VALIDATED does not include them (docs/cnmf.md §4).
-REFERENCE_VCA = dict(vca_draw="uniform", vca_snr_rule="reference", vca_endmembers="projected")
+from hyperfuse.methods.classical.cnmf import REFERENCE_VCA  # noqa: E402
 
 
 def data_root() -> Path:

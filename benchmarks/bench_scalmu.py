@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import sys
 import time
@@ -150,6 +151,7 @@ def _ablate(method: Any, **changes: Any) -> Any:
 
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     from hyperfuse.methods import get_method
+    from hyperfuse.methods.classical.cnmf import REFERENCE_VCA
     from hyperfuse.methods.unrolled.scalmu import SCALMU, SCALMUConfig, _choose_p
     from hyperfuse.physics.sensor import make_sensor, simulate
 
@@ -159,6 +161,9 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
               else load_scenes(args.synthetic))
     w = args.weights
     depths = extra_depths(args) if args.ablations else []
+    # VCA of every NMF-based method's initialisation (SCALMU, its matched passes, full CNMF)
+    vca_opts = REFERENCE_VCA if args.init_vca == "reference" else {}
+    Cfg = functools.partial(SCALMUConfig, **vca_opts)
     for sc in scenes:
         x = torch.from_numpy(np.moveaxis(sc["cube"], -1, 0).copy())[None].float()
         for r, seed in [(r, s) for r in args.ratios for s in range(args.noise_seeds)]:
@@ -171,27 +176,27 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             p = _choose_p(pair.hsi, SCALMUConfig())
             methods: list[tuple[str, Any]] = [
                 ("bicubic", lambda: get_method("bicubic")),
-                ("cnmf-matched", lambda: SCALMU(SCALMUConfig(weights="neutral", n_endmembers=p))),
-                ("cnmf-full", lambda: get_method("cnmf", n_endmembers=p)),
-                ("scalmu", lambda: SCALMU(SCALMUConfig(weights=w, n_endmembers=p))),
+                ("cnmf-matched", lambda: SCALMU(Cfg(weights="neutral", n_endmembers=p))),
+                ("cnmf-full", lambda: get_method("cnmf", n_endmembers=p, **vca_opts)),
+                ("scalmu", lambda: SCALMU(Cfg(weights=w, n_endmembers=p))),
             ]
             if args.adapt:
-                methods.append(("scalmu+adapt", lambda: SCALMU(SCALMUConfig(weights=w, n_endmembers=p, adapt=True,
+                methods.append(("scalmu+adapt", lambda: SCALMU(Cfg(weights=w, n_endmembers=p, adapt=True,
                                                                           adapt_budget_s=args.adapt_budget))))
             if args.ablations:
                 methods += [
-                    ("abl:no-step", lambda: _ablate(SCALMU(SCALMUConfig(weights=w, n_endmembers=p)), use_step=False)),
-                    ("abl:no-prior", lambda: _ablate(SCALMU(SCALMUConfig(weights=w, n_endmembers=p)), use_prior=False)),
-                    ("abl:K=4", lambda: _ablate(SCALMU(SCALMUConfig(weights=w, n_endmembers=p)), n_layers=4)),
-                    ("abl:safeguard", lambda: SCALMU(SCALMUConfig(weights=w, n_endmembers=p, safeguard=True))),
+                    ("abl:no-step", lambda: _ablate(SCALMU(Cfg(weights=w, n_endmembers=p)), use_step=False)),
+                    ("abl:no-prior", lambda: _ablate(SCALMU(Cfg(weights=w, n_endmembers=p)), use_prior=False)),
+                    ("abl:K=4", lambda: _ablate(SCALMU(Cfg(weights=w, n_endmembers=p)), n_layers=4)),
+                    ("abl:safeguard", lambda: SCALMU(Cfg(weights=w, n_endmembers=p, safeguard=True))),
                 ]
-                methods += [(f"abl:prior*{a:g}", (lambda a=a: SCALMU(SCALMUConfig(weights=w, n_endmembers=p,
+                methods += [(f"abl:prior*{a:g}", (lambda a=a: SCALMU(Cfg(weights=w, n_endmembers=p,
                                                                                 prior_scale=a))))
                             for a in args.prior_scales]
-                methods += [(f"abl:{name}", (lambda pth=pth: SCALMU(SCALMUConfig(weights=pth, n_endmembers=p))))
+                methods += [(f"abl:{name}", (lambda pth=pth: SCALMU(Cfg(weights=pth, n_endmembers=p))))
                             for name, pth in args.extra_weights]
                 # "same number of passes" for extra models of another depth K
-                methods += [(f"cnmf-matched-K{k}", (lambda k=k: SCALMU(SCALMUConfig(weights="neutral", n_endmembers=p,
+                methods += [(f"cnmf-matched-K{k}", (lambda k=k: SCALMU(Cfg(weights="neutral", n_endmembers=p,
                                                                                    n_layers=k))))
                             for k in depths]
             for name, make in methods:
@@ -317,6 +322,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--noise-seeds", type=int, default=1,
                     help="noise realisations 0..N-1 per case (default 1: realisation 0)")
+    ap.add_argument("--init-vca", choices=["paper", "reference"], default="paper",
+                    help="VCA of the initialisation of every NMF-based method: the §2.1 default, or the "
+                         "reference code's (uniform draws, its branch test, projected spectra)")
     ap.add_argument("--prior-scales", default="",
                     help="with --ablations: comma-separated inference prior scales, e.g. 0.25,0.5")
     ap.add_argument("--out", default=None, help="write the rows as JSON here")

@@ -314,3 +314,25 @@ def test_prior_scale_multiplies_the_prior_bound_of_loaded_weights() -> None:
     assert (half - as_trained).abs().max() > 1e-6 and (half - scaled0).abs().max() > 1e-6
     with pytest.raises(InputError, match="prior_scale"):
         get_method("scalmu", prior_scale=-1.0)
+
+
+def test_vca_options_reach_the_initialisation() -> None:
+    """SCALMU's VCA options are CNMF's: with the reference branch test and projected spectra the
+    initial endmembers come from that VCA; bad values are refused."""
+    from hyperfuse.errors import InputError
+    from hyperfuse.methods.unrolled.scalmu import _prepare_physics
+    from hyperfuse.unmix import vca
+
+    x, hsi, msi, spec, phys = _pair(31, 3, 4, 16, seed=5)
+    phys, msi = _prepare_physics(phys, hsi, msi)
+    opts = dict(vca_snr_rule="reference", vca_endmembers="projected", vca_draw="uniform")
+    m = get_method("scalmu", init_hs_iters=0, init_ms_iters=0, n_endmembers=4, **opts)
+    st = m.initial_state(hsi, msi, phys)
+    _, spectra = vca(hsi[0].reshape(31, -1).double().numpy(), 4, rng=0, draw="uniform", snr_rule="reference",
+                     return_spectra=True)
+    torch.testing.assert_close(st.endmembers[0], torch.from_numpy(spectra).float().clamp_min(1e-6))
+    plain = get_method("scalmu", init_hs_iters=0, init_ms_iters=0, n_endmembers=4).initial_state(hsi, msi, phys)
+    assert not torch.allclose(plain.endmembers, st.endmembers)
+    for bad in (dict(vca_snr_rule="x"), dict(vca_endmembers="x"), dict(vca_draw="x")):
+        with pytest.raises(InputError, match=next(iter(bad))):
+            get_method("scalmu", **bad)

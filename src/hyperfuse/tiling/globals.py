@@ -425,7 +425,7 @@ class SCALMUGlobal:
         Yh = hsi[0].reshape(L, h * w)
         solver = _FastSolver(Yh, Yh, delta, CNMFConfig(eps=cfg.eps, theta=-math.inf), _Log(None), 1, None)
         with torch.no_grad():
-            E, Ah = hs_unmixing(solver, Yh, p, cfg.init_hs_iters, cfg.vca_seed)
+            E, Ah = hs_unmixing(solver, Yh, p, cfg.init_hs_iters, cfg.vca_seed, cfg.vca_options())
         net = copy.deepcopy(method.net)
         means = (mean_m, float(hsi.mean()))
         for lay in net.layers:

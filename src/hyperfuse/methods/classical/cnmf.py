@@ -55,10 +55,14 @@ from ..unrolled.nmf import (
     sum_to_one_delta,
 )
 
-__all__ = ["CNMF", "CNMFConfig", "ProgressFn", "cnmf_flops"]
+__all__ = ["CNMF", "CNMFConfig", "ProgressFn", "REFERENCE_VCA", "cnmf_flops"]
 
 ProgressFn = Callable[[str, int, int, float], None]
 """``progress(loop, iteration, max_iterations, cost)``, called after every accepted iteration."""
+
+REFERENCE_VCA = {"vca_draw": "uniform", "vca_snr_rule": "reference", "vca_endmembers": "projected"}
+"""VCA as CNMF's reference code (Yokoya's, and its Python port) runs it; ``CNMFConfig(**REFERENCE_VCA)``
+with the §3 defaults is that code's algorithm (``docs/cnmf.md`` §4). Also accepted by SCALMUConfig."""
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,7 @@ from ...errors import InputError, SRFError
 from ...physics.functional import upsample
 from ...physics.sensor import FusionPhysics
 from ...types import FusionResult
-from ...unmix import vca, vd_hfc
+from ...unmix import vd_hfc
 from ..base import FusionMethod
 from ..registry import register_method
 from .nmf import (
@@ -134,8 +134,9 @@ class SCALMUConfig:
         I of the HS unmixing of the initialisation (3 I abundance-only then I alternating).
     init_ms_iters : int
         Plain MU steps on the MSI after upsampling the LR abundances.
-    vd_alpha, vca_seed, eps
-        As CNMF.
+    vd_alpha, vca_seed, vca_draw, vca_snr_rule, vca_endmembers, eps
+        As CNMF (:class:`~hyperfuse.methods.classical.cnmf.CNMFConfig`); the shipped weights
+        were trained with the defaults.
     adapt : bool
         Fine-tune on dead-leaves scenes built from the input scene before fusing.
     adapt_budget_s : float
@@ -171,6 +172,9 @@ class SCALMUConfig:
     init_ms_iters: int = 20
     vd_alpha: float = 0.05
     vca_seed: int = 0
+    vca_draw: str = "normal"
+    vca_snr_rule: str = "paper"
+    vca_endmembers: str = "pixels"
     eps: float = 1e-12
     adapt: bool = False
     adapt_budget_s: float = 150.0
@@ -179,6 +183,10 @@ class SCALMUConfig:
     prior_scale: float = 1.0
     safeguard: bool = False
     num_threads: int | None = None
+
+    def vca_options(self) -> dict[str, str]:
+        """The VCA options, as CNMFConfig fields."""
+        return dict(vca_draw=self.vca_draw, vca_snr_rule=self.vca_snr_rule, vca_endmembers=self.vca_endmembers)
 
     def arch(self) -> SCALMUArch:
         """The architecture fields as a :class:`SCALMUArch`."""
@@ -501,6 +509,7 @@ def scalmu_init(
     ms_iters: int = 20,
     vca_seed: int = 0,
     eps: float = 1e-12,
+    vca_options: dict[str, str] | None = None,
 ) -> NMFState:
     """CNMF's initialisation (``scalmu.md`` §4), deterministic and without gradients.
 
@@ -529,7 +538,7 @@ def scalmu_init(
             Yh = hsi[b].reshape(L, h * w)
             Ym = msi[b].reshape(l, H * W)
             solver = _FastSolver(Yh, Ym, float(deltas[b]), cfg, _Log(None), 1, None)
-            E, Ah = hs_unmixing(solver, Yh, p, hs_iters, vca_seed)
+            E, Ah = hs_unmixing(solver, Yh, p, hs_iters, vca_seed, vca_options)
             A = ms_start(solver, Rt @ E, Ah.reshape(p, h, w), r, ms_iters)
             Es.append(E)
             As.append(A.reshape(p, H, W))
@@ -538,14 +547,18 @@ def scalmu_init(
     return NMFState(E, torch.stack(As), torch.stack(Ahs), ms_endmembers(E, physics))
 
 
-def hs_unmixing(solver: Any, Yh: torch.Tensor, p: int, hs_iters: int, vca_seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """HS side of :func:`scalmu_init`: VCA, then 3·I abundance-only and I alternating steps.
+def hs_unmixing(
+    solver: Any, Yh: torch.Tensor, p: int, hs_iters: int, vca_seed: int, vca_options: dict[str, str] | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """HS side of :func:`scalmu_init`: VCA (CNMF's step 2, with CNMF's ``vca_*`` options), then
+    3·I abundance-only and I alternating steps.
 
     Returns E (L, p) and A_h (p, n) for Y_h of shape (L, n); ``solver`` is CNMF's ``_FastSolver``.
     """
-    idx = vca(Yh.double().cpu().numpy(), p, rng=vca_seed)
-    E = Yh[:, torch.as_tensor(idx, device=Yh.device)].clone().clamp_min(1e-6)
-    Ah = torch.full((p, Yh.shape[1]), 1.0 / p, dtype=Yh.dtype, device=Yh.device)
+    from ..classical.cnmf import CNMFConfig, _init_endmembers
+
+    _, E, Ah = _init_endmembers(Yh, p, CNMFConfig(vca_seed=vca_seed, **(vca_options or {})))
+    E = E.clamp_min(1e-6)
     if hs_iters > 0:
         Ah = solver.hs_abundances(E, Ah, 3 * hs_iters, "hs_abundances")
         E, Ah = solver.hs_alternate(E, Ah, hs_iters, "hs_alternate", e_first=True)
@@ -608,6 +621,10 @@ class SCALMU(FusionMethod):
         cfg: SCALMUConfig = self.config
         if not (isinstance(cfg.prior_scale, (int, float)) and cfg.prior_scale >= 0):
             raise InputError(f"prior_scale must be a number >= 0, got {cfg.prior_scale!r}; pass e.g. 1.0")
+        for name, allowed in (("vca_draw", ("normal", "uniform")), ("vca_snr_rule", ("paper", "reference")),
+                              ("vca_endmembers", ("pixels", "projected"))):
+            if getattr(cfg, name) not in allowed:
+                raise InputError(f"{name} must be one of {allowed}, got {getattr(cfg, name)!r}")
         self.weights_meta: dict[str, Any] = {}
         w = cfg.weights
         if w in ("untrained", "neutral"):
@@ -669,6 +686,7 @@ class SCALMU(FusionMethod):
         return scalmu_init(
             hsi, msi, physics, _choose_p(hsi, cfg) if p is None else p,
             hs_iters=cfg.init_hs_iters, ms_iters=cfg.init_ms_iters, vca_seed=cfg.vca_seed, eps=cfg.eps,
+            vca_options=cfg.vca_options(),
         )
 
     def _fuse(self, hsi: torch.Tensor, msi: torch.Tensor, physics: FusionPhysics | None) -> FusionResult:
