@@ -39,7 +39,7 @@ adopted). Same score relative to s = 1; the best is adopted if >= 0.1 dB ahead.
 Stage 5 (``--stage vca``, session 6, fixed before its first run): VCA as CNMF's reference code
 runs it. Running that code (the peer, ``hyperevalsr``) with the SRF, PSF and phase known gives
 the issue's "carefully run" figures (42.29 / 39.98 / 49.88 / 49.16 dB on Jasper/Samson x4/x8,
-noise seed 0, ``/tmp``-only diagnostic recorded in ``docs/cnmf.md``), and its VCA differs from §2.1
+noise seed 0; now the "peer known" rows of ``bench_cnmf.py --peer``), and its VCA differs from §2.1
 in two ways: the branch test (``vca_snr_rule="reference"``: 15 + 10 ln p + 8 dB, the orthogonal
 branch for p = 30) and the endmembers (``vca_endmembers="projected"``: the selected pixels
 projected on the signal subspace instead of the raw pixels). The four combinations are run on the

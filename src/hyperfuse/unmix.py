@@ -97,8 +97,8 @@ def vca(
         Distribution of the directions before projection: standard normal (isotropic), or
         uniform on [0, 1) as in the authors' reference code.
     snr_rule : {"paper", "reference"}, default "paper"
-        How the branch is chosen when ``snr`` is omitted: the paper's estimate and threshold
-        (Notes), or those of CNMF's reference code (Yokoya's, and its Python port):
+        How the branch is chosen: the paper's SNR estimate (when ``snr`` is omitted) and
+        threshold (Notes), or those of CNMF's reference code (Yokoya's, and its Python port):
         ``|10 log10((P_x − (p/L) P_y)/(P_y − P_x))|`` with P_y the mean pixel energy and P_x
         that of the data projected on the top p principal axes plus the mean, against
         ``15 + 10 ln p + 8`` dB (natural log: 57 dB at p = 30, so the orthogonal branch
@@ -165,9 +165,7 @@ def vca(
         p_x = float((x_p**2).sum()) / n + float((m**2).sum())
         ratio = (p_x - p / L * p_y) / (p_y - p_x) if p_y != p_x else math.inf
         snr = math.inf if ratio == 0 or not math.isfinite(ratio) else abs(10.0 * math.log10(abs(ratio)))
-        threshold = 15.0 + 10.0 * math.log(p) + 8.0
-    else:
-        threshold = 15.0 + 10.0 * math.log10(p)
+    threshold = 15.0 + 10.0 * math.log(p) + 8.0 if snr_rule == "reference" else 15.0 + 10.0 * math.log10(p)
     if snr is None:
         if L - p < p:
             snr = math.inf

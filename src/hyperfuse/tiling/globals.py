@@ -402,6 +402,7 @@ class SCALMUGlobal:
         from ..methods.unrolled.nmf import sum_to_one_delta
         from ..methods.unrolled.scalmu import _choose_p, covered_physics, hs_unmixing
         from .store import as_source
+
         method: Any = self.method
         cfg = method.config
         src = as_source(msi)
