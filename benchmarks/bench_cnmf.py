@@ -370,31 +370,25 @@ def peer_main(args) -> None:
         if peer is not None:
             h_np = hsi[0].double().numpy().transpose(1, 2, 0).copy()
             m_np = msi[0].double().numpy().transpose(1, 2, 0).copy()
-            try:
-                runs = []
-                for k in range(args.peer_runs):  # its VCA draws from NumPy's global RNG
-                    np.random.seed(k)  # noqa: NPY002 (the peer reads the legacy global RNG)
-                    out, wall, cpu = timed(lambda: peer(m_np, h_np))
-                    ps, sa = score(torch.from_numpy(out.transpose(2, 0, 1).copy())[None])
-                    runs.append(dict(seed=k, psnr=ps, sam=sa, wall_s=wall, cpu_s=cpu))
+
+            def peer_runs(*sens) -> dict:
+                """The peer's call ``--peer-runs`` times (its VCA draws from NumPy's legacy global
+                RNG: seeds 0..K-1), median and PSNR range."""
+                try:
+                    runs = []
+                    for k in range(args.peer_runs):
+                        np.random.seed(k)  # noqa: NPY002
+                        out, wall, cpu = timed(lambda: peer(m_np, h_np, *sens))
+                        ps, sa = score(torch.from_numpy(out.transpose(2, 0, 1).copy())[None])
+                        runs.append(dict(seed=k, psnr=ps, sam=sa, wall_s=wall, cpu_s=cpu))
+                except Exception as e:  # noqa: BLE001
+                    return dict(error=repr(e))
                 med = {k: float(np.median([r[k] for r in runs])) for k in ("psnr", "sam", "wall_s", "cpu_s")}
-                row["peer"] = dict(**med, psnr_min=min(r["psnr"] for r in runs),
-                                   psnr_max=max(r["psnr"] for r in runs), runs=runs)
-            except Exception as e:  # noqa: BLE001
-                row["peer"] = dict(error=repr(e))
-            try:  # the same code with the sensor known: the issue's "carefully run CNMF"
-                runs = []
-                for k in range(args.peer_runs):
-                    np.random.seed(k)  # noqa: NPY002
-                    out, wall, cpu = timed(lambda: peer(m_np, h_np, sensor))
-                    ps, sa = score(torch.from_numpy(out.transpose(2, 0, 1).copy())[None])
-                    runs.append(dict(seed=k, psnr=ps, sam=sa, wall_s=wall, cpu_s=cpu))
-                row["peer_known"] = dict(**{k: float(np.median([r[k] for r in runs]))
-                                            for k in ("psnr", "sam", "wall_s", "cpu_s")},
-                                         psnr_min=min(r["psnr"] for r in runs),
-                                         psnr_max=max(r["psnr"] for r in runs), runs=runs)
-            except Exception as e:  # noqa: BLE001
-                row["peer_known"] = dict(error=repr(e))
+                return dict(**med, psnr_min=min(r["psnr"] for r in runs),
+                            psnr_max=max(r["psnr"] for r in runs), runs=runs)
+
+            row["peer"] = peer_runs()
+            row["peer_known"] = peer_runs(sensor)  # the issue's "carefully run CNMF"
         rows.append(row)
         print(fmt_row(row), flush=True)
     print_peer_table(rows)

@@ -142,10 +142,7 @@ def _metrics(out: torch.Tensor, ref: torch.Tensor, r: int) -> dict[str, float]:
 
 def _ablate(method: Any, **changes: Any) -> Any:
     """Inference-time ablation: change the architecture flags of every layer."""
-    arch = dataclasses.replace(method.net.arch, **changes)
-    method.net.arch = arch
-    for lay in method.net.layers:
-        lay.arch = arch
+    method.net.set_arch(dataclasses.replace(method.net.arch, **changes))
     return method
 
 

@@ -184,29 +184,24 @@ def _run_restarts(case: dict[str, Any], grid: list[dict[str, Any]]) -> list[dict
     return rows
 
 
+def _vca_seed_mean(case: dict[str, Any], g: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    """The row of grid entry ``g``: CNMF with ``options`` averaged over VCA seeds 0-3."""
+    runs = _run_case(case, [dict(vca_seed=k, **options) for k in range(4)])
+    return dict(case=case["name"], group=case["group"], setting=g,
+                time_s=float(np.mean([r["time_s"] for r in runs])),
+                psnr=float(np.mean([r["psnr"] for r in runs])), sam=float(np.mean([r["sam"] for r in runs])),
+                psnr_seeds=[r["psnr"] for r in runs])
+
+
 def _run_draws(case: dict[str, Any], grid: list[dict[str, Any]]) -> list[dict[str, Any]]:
     named = {"current": CURRENT, "validated": STAGE1}
-    rows = []
-    for g in grid:
-        runs = _run_case(case, [dict(vca_seed=k, vca_draw=g["vca_draw"], **named[g["setting"]]) for k in range(4)])
-        rows.append(dict(case=case["name"], group=case["group"], setting=g,
-                         time_s=float(np.mean([r["time_s"] for r in runs])),
-                         psnr=float(np.mean([r["psnr"] for r in runs])), sam=float(np.mean([r["sam"] for r in runs])),
-                         psnr_seeds=[r["psnr"] for r in runs]))
-    return rows
+    return [_vca_seed_mean(case, g, dict(vca_draw=g["vca_draw"], **named[g["setting"]])) for g in grid]
 
 
 def _run_vca(case: dict[str, Any], grid: list[dict[str, Any]]) -> list[dict[str, Any]]:
     named = {"validated": VALIDATED, "spec": {}}
-    rows = []
-    for g in grid:
-        opts = dict(vca_snr_rule=g["vca_snr_rule"], vca_endmembers=g["vca_endmembers"], **named[g["setting"]])
-        runs = _run_case(case, [dict(vca_seed=k, **opts) for k in range(4)])
-        rows.append(dict(case=case["name"], group=case["group"], setting=g,
-                         time_s=float(np.mean([r["time_s"] for r in runs])),
-                         psnr=float(np.mean([r["psnr"] for r in runs])), sam=float(np.mean([r["sam"] for r in runs])),
-                         psnr_seeds=[r["psnr"] for r in runs]))
-    return rows
+    return [_vca_seed_mean(case, g, dict(vca_snr_rule=g["vca_snr_rule"], vca_endmembers=g["vca_endmembers"],
+                                         **named[g["setting"]])) for g in grid]
 
 
 def _run_delta(case: dict[str, Any], grid: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -306,8 +306,7 @@ def test_prior_scale_multiplies_the_prior_bound_of_loaded_weights() -> None:
     m0, scaled0 = fused(prior_scale=0.0)
     mh, half = fused(prior_scale=0.5)
     off = get_method("scalmu", n_endmembers=4)
-    for lay in off.net.layers:
-        lay.arch = off.net.arch = type(off.net.arch)(**{**off.net.arch.__dict__, "use_prior": False})
+    off.net.set_arch(type(off.net.arch)(**{**off.net.arch.__dict__, "use_prior": False}))
     torch.testing.assert_close(scaled0, off.fuse(hsi, msi, spec).cube)
     torch.testing.assert_close(fused(prior_scale=1.0)[1], as_trained)
     assert mh.net.layer(0).arch.prior_bound == pytest.approx(0.5 * m1.net.layer(0).arch.prior_bound)

@@ -64,6 +64,16 @@ REFERENCE_VCA = {"vca_draw": "uniform", "vca_snr_rule": "reference", "vca_endmem
 """VCA as CNMF's reference code (Yokoya's, and its Python port) runs it; ``CNMFConfig(**REFERENCE_VCA)``
 with the §3 defaults is that code's algorithm (``docs/cnmf.md`` §4). Also accepted by SCALMUConfig."""
 
+_VCA_CHOICES = {"vca_draw": ("normal", "uniform"), "vca_snr_rule": ("paper", "reference"),
+                "vca_endmembers": ("pixels", "projected")}
+
+
+def check_vca_options(cfg: Any) -> None:
+    """Raise InputError if a ``vca_*`` field of ``cfg`` (CNMFConfig or SCALMUConfig) is not a choice."""
+    for name, allowed in _VCA_CHOICES.items():
+        if getattr(cfg, name) not in allowed:
+            raise InputError(f"{name} must be one of {allowed}, got {getattr(cfg, name)!r}")
+
 
 @dataclass(frozen=True)
 class CNMFConfig:
@@ -849,12 +859,7 @@ class CNMF(FusionMethod):
             raise InputError(f"n_endmembers must be >= 1, got {cfg.n_endmembers}; pass e.g. 30")
         if not cfg.delta_scale > 0:
             raise InputError(f"delta_scale must be > 0, got {cfg.delta_scale}")
-        if cfg.vca_draw not in ("normal", "uniform"):
-            raise InputError(f"vca_draw must be 'normal' or 'uniform', got {cfg.vca_draw!r}")
-        if cfg.vca_snr_rule not in ("paper", "reference"):
-            raise InputError(f"vca_snr_rule must be 'paper' or 'reference', got {cfg.vca_snr_rule!r}")
-        if cfg.vca_endmembers not in ("pixels", "projected"):
-            raise InputError(f"vca_endmembers must be 'pixels' or 'projected', got {cfg.vca_endmembers!r}")
+        check_vca_options(cfg)
         if cfg.inner_iters < 0 or cfg.pan_inner_iters < 0 or cfg.outer_iters < 1 or (cfg.hs_init_iters or 0) < 0:
             raise InputError("inner_iters, pan_inner_iters and hs_init_iters must be >= 0 and outer_iters >= 1")
 

@@ -45,7 +45,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -172,9 +172,9 @@ class SCALMUConfig:
     init_ms_iters: int = 20
     vd_alpha: float = 0.05
     vca_seed: int = 0
-    vca_draw: str = "normal"
-    vca_snr_rule: str = "paper"
-    vca_endmembers: str = "pixels"
+    vca_draw: Literal["normal", "uniform"] = "normal"
+    vca_snr_rule: Literal["paper", "reference"] = "paper"
+    vca_endmembers: Literal["pixels", "projected"] = "pixels"
     eps: float = 1e-12
     adapt: bool = False
     adapt_budget_s: float = 150.0
@@ -419,6 +419,13 @@ class SCALMUNet(nn.Module):
         n = 1 if arch.share_weights else arch.n_layers
         self.layers = nn.ModuleList(SCALMULayer(arch, eps=eps) for _ in range(max(n, 1)))
 
+    def set_arch(self, arch: SCALMUArch) -> None:
+        """Switch the architecture flags of the net and every layer (inference-time changes:
+        prior strength, ablations); the weights stay."""
+        self.arch = arch
+        for lay in self.layers:
+            lay.arch = arch  # type: ignore[assignment]
+
     def layer(self, k: int) -> SCALMULayer:
         """The module applied at layer k."""
         return self.layers[0 if self.arch.share_weights else k]  # type: ignore[return-value]
@@ -621,10 +628,9 @@ class SCALMU(FusionMethod):
         cfg: SCALMUConfig = self.config
         if not (isinstance(cfg.prior_scale, (int, float)) and cfg.prior_scale >= 0):
             raise InputError(f"prior_scale must be a number >= 0, got {cfg.prior_scale!r}; pass e.g. 1.0")
-        for name, allowed in (("vca_draw", ("normal", "uniform")), ("vca_snr_rule", ("paper", "reference")),
-                              ("vca_endmembers", ("pixels", "projected"))):
-            if getattr(cfg, name) not in allowed:
-                raise InputError(f"{name} must be one of {allowed}, got {getattr(cfg, name)!r}")
+        from ..classical.cnmf import check_vca_options
+
+        check_vca_options(cfg)
         self.weights_meta: dict[str, Any] = {}
         w = cfg.weights
         if w in ("untrained", "neutral"):
@@ -649,9 +655,7 @@ class SCALMU(FusionMethod):
                 ) from exc
             self.weights_meta = {k: v for k, v in meta.items() if k != "history"}
         if cfg.prior_scale != 1:
-            self.net.arch = dataclasses.replace(self.net.arch, prior_bound=self.net.arch.prior_bound * cfg.prior_scale)
-            for lay in self.net.layers:
-                lay.arch = self.net.arch  # type: ignore[assignment]
+            self.net.set_arch(dataclasses.replace(self.net.arch, prior_bound=self.net.arch.prior_bound * cfg.prior_scale))
         self.net.to(torch.float32)
 
     def parameter_count(self) -> int:

@@ -237,14 +237,12 @@ def _run(
         st = scalmu_init(s["hsi"], s["msi"], phys, s["p"], hs_iters=cfg.init_hs_iters, ms_iters=cfg.init_ms_iters)
     if not s.get("prior_off"):
         return net(st, s["hsi"], s["msi"], phys, history=history).reconstruct()
-    archs = [lay.arch for lay in net.layers]
+    arch = net.arch
+    net.set_arch(dataclasses.replace(arch, use_prior=False))
     try:
-        for lay in net.layers:
-            lay.arch = dataclasses.replace(lay.arch, use_prior=False)  # type: ignore[assignment]
         return net(st, s["hsi"], s["msi"], phys, history=history).reconstruct()
     finally:
-        for lay, a in zip(net.layers, archs, strict=True):
-            lay.arch = a  # type: ignore[assignment]
+        net.set_arch(arch)
 
 
 def evaluate(net: SCALMUNet, samples: list[dict[str, Any]], cfg: SCALMUTrainConfig) -> dict[str, float]:
