@@ -187,8 +187,8 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                     ("abl:K=4", lambda: _ablate(SCALMU(Cfg(weights=w, n_endmembers=p)), n_layers=4)),
                     ("abl:safeguard", lambda: SCALMU(Cfg(weights=w, n_endmembers=p, safeguard=True))),
                 ]
-                methods += [(f"abl:prior*{a:g}", (lambda a=a: SCALMU(Cfg(weights=w, n_endmembers=p,
-                                                                                prior_scale=a))))
+                methods += [(f"abl:prior*{a if a == 'auto' else format(a, 'g')}",
+                             (lambda a=a: SCALMU(Cfg(weights=w, n_endmembers=p, prior_scale=a))))
                             for a in args.prior_scales]
                 methods += [(f"abl:{name}", (lambda pth=pth: SCALMU(Cfg(weights=pth, n_endmembers=p))))
                             for name, pth in args.extra_weights]
@@ -209,14 +209,16 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                         res = m.fuse(pair.hsi, pair.msi, sensor)
                         row["time_s"] = time.perf_counter() - t0
                     row.update(_metrics(res.cube, ref, r))
-                    if "adapt" in (res.info or {}):
-                        row["adapt"] = res.info["adapt"]
+                    for key in ("adapt", "prior_scale"):
+                        if key in (res.info or {}):
+                            row[key] = res.info[key]
                 except Exception as exc:  # noqa: BLE001 - a benchmark reports and goes on
                     row["error"] = f"{type(exc).__name__}: {exc}"[:300]
                 rows.append(row)
                 print(f"{row['scene']:<22}x{r:<3}n{seed:<2}{name:<16}"
                       + (f"PSNR {row['psnr']:7.2f}  SAM {row['sam']:6.2f}  ERGAS {row['ergas']:6.3f}  "
-                         f"{row['time_s']:6.2f}s" if "psnr" in row else row.get("error", "")), flush=True)
+                         f"{row['time_s']:6.2f}s" if "psnr" in row else row.get("error", ""))
+                      + (f"  alpha={row['prior_scale']['chosen']:g}" if "prior_scale" in row else ""), flush=True)
     return rows
 
 
@@ -323,11 +325,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="VCA of the initialisation of every NMF-based method: the §2.1 default, or the "
                          "reference code's (uniform draws, its branch test, projected spectra)")
     ap.add_argument("--prior-scales", default="",
-                    help="with --ablations: comma-separated inference prior scales, e.g. 0.25,0.5")
+                    help="with --ablations: comma-separated inference prior scales, e.g. 0.25,0.5,auto")
     ap.add_argument("--out", default=None, help="write the rows as JSON here")
     args = ap.parse_args(argv)
     args.ratios = [int(v) for v in args.ratios.split(",")]
-    args.prior_scales = [float(v) for v in args.prior_scales.split(",") if v.strip()]
+    args.prior_scales = [v.strip() if v.strip() == "auto" else float(v)
+                         for v in args.prior_scales.split(",") if v.strip()]
     args.extra_weights = [tuple(s.split("=", 1)) for s in args.extra_weights]
     result: dict[str, Any] = {"argv": sys.argv[1:]}
     if not args.speed_only:

@@ -145,9 +145,11 @@ class SCALMUConfig:
         Maximum adaptation steps.
     adapt_lr : float
         Adam learning rate of the adaptation.
-    prior_scale : float
+    prior_scale : float or "auto"
         Multiplies the learned prior's bound β at inference (0 = prior off, 1 = as trained);
-        applies to any weights, including a loaded file.
+        applies to any weights, including a loaded file. ``"auto"`` picks it per scene from
+        :data:`AUTO_PRIOR_SCALES` by MSI band cross-validation (:func:`choose_prior_scale`; no
+        ground truth; needs ≥ 2 covered MSI bands, else 1).
     safeguard : bool
         Keep a layer's learned update only if the coupled data misfit
         ‖Y_m − E_m A‖²/‖Y_m‖² + ‖Y_h − E A D‖²/‖Y_h‖² is no larger than after a plain CNMF
@@ -180,7 +182,7 @@ class SCALMUConfig:
     adapt_budget_s: float = 150.0
     adapt_steps: int = 150
     adapt_lr: float = 5e-4
-    prior_scale: float = 1.0
+    prior_scale: float | Literal["auto"] = 1.0
     safeguard: bool = False
     num_threads: int | None = None
 
@@ -626,8 +628,10 @@ class SCALMU(FusionMethod):
         super().__init__(config or SCALMUConfig())
         self.progress = progress
         cfg: SCALMUConfig = self.config
-        if not (isinstance(cfg.prior_scale, (int, float)) and cfg.prior_scale >= 0):
-            raise InputError(f"prior_scale must be a number >= 0, got {cfg.prior_scale!r}; pass e.g. 1.0")
+        if cfg.prior_scale != "auto" and not (
+            isinstance(cfg.prior_scale, (int, float)) and not isinstance(cfg.prior_scale, bool) and cfg.prior_scale >= 0
+        ):
+            raise InputError(f"prior_scale must be a number >= 0 or 'auto', got {cfg.prior_scale!r}; pass e.g. 1.0")
         from ..classical.cnmf import check_vca_options
 
         check_vca_options(cfg)
@@ -654,9 +658,15 @@ class SCALMU(FusionMethod):
                     f"metadata: {exc}"
                 ) from exc
             self.weights_meta = {k: v for k, v in meta.items() if k != "history"}
-        if cfg.prior_scale != 1:
-            self.net.set_arch(dataclasses.replace(self.net.arch, prior_bound=self.net.arch.prior_bound * cfg.prior_scale))
+        self.trained_arch = self.net.arch
+        if cfg.prior_scale not in (1, "auto"):
+            self.set_prior_scale(float(cfg.prior_scale))
         self.net.to(torch.float32)
+
+    def set_prior_scale(self, alpha: float) -> None:
+        """Prior bound β of the loaded weights times ``alpha`` (0 = prior off, 1 = as trained)."""
+        base = self.trained_arch
+        self.net.set_arch(dataclasses.replace(base, prior_bound=base.prior_bound * alpha))
 
     def parameter_count(self) -> int:
         """Number of learned parameters."""
@@ -704,10 +714,17 @@ class SCALMU(FusionMethod):
             msi = msi.detach().float().clamp_min(0)
             phys, msi = _prepare_physics(physics, hsi, msi)
             self._check_family(hsi.shape[1], phys.ratio)
+            info: dict[str, Any] = {"weights": self.weights_meta}
+            p = _choose_p(hsi, cfg)
+            if cfg.prior_scale == "auto":
+                t0 = time.perf_counter()
+                alpha, scores = choose_prior_scale(self, hsi, msi, phys, p)
+                self.set_prior_scale(alpha)
+                info["prior_scale"] = {"chosen": alpha, "scores_db": scores, "seconds": time.perf_counter() - t0}
             t0 = time.perf_counter()
-            state = self.initial_state(hsi, msi, phys)
+            state = self.initial_state(hsi, msi, phys, p)
             t_init = time.perf_counter() - t0
-            info: dict[str, Any] = {"p": state.n_endmembers, "weights": self.weights_meta}
+            info["p"] = state.n_endmembers
             net = self.net
             if cfg.adapt:
                 from .scalmu_adapt import adapt_to_scene
@@ -752,6 +769,70 @@ class SCALMU(FusionMethod):
     def config_dict(cfg: SCALMUConfig) -> dict[str, Any]:
         """JSON-serialisable config."""
         return asdict(cfg)
+
+
+#: Candidate prior scales of ``prior_scale="auto"`` (``docs/scalmu.md`` §4.8).
+AUTO_PRIOR_SCALES: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
+#: At most this many held-out MSI bands, and an HR crop of max(AUTO_CROP, 16 r) px a side,
+#: bound the cost of "auto".
+AUTO_MAX_FOLDS = 4
+AUTO_CROP = 128
+
+
+def _central_crop(hsi: torch.Tensor, msi: torch.Tensor, r: int, side: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The central ``side`` × ``side`` HR window (aligned to the LR grid) of both images."""
+    H, W = msi.shape[-2:]
+    ch, cw = min(H, max(side // r, 1) * r), min(W, max(side // r, 1) * r)
+    y0, x0 = (H - ch) // 2 // r * r, (W - cw) // 2 // r * r
+    return (
+        hsi[..., y0 // r:(y0 + ch) // r, x0 // r:(x0 + cw) // r],
+        msi[..., y0:y0 + ch, x0:x0 + cw],
+    )
+
+
+def choose_prior_scale(
+    method: SCALMU, hsi: torch.Tensor, msi: torch.Tensor, physics: FusionPhysics, p: int
+) -> tuple[float, dict[str, float]]:
+    """Pick the prior scale α for this scene by MSI band cross-validation (no ground truth).
+
+    For each held-out MSI band k (up to :data:`AUTO_MAX_FOLDS`, evenly spaced) and each α in
+    :data:`AUTO_PRIOR_SCALES`, fuse with band k removed from the MSI and the SRF, and score
+    how well the fused cube predicts it: SNR_k = 10 log10(‖y_k‖² / ‖y_k − r_k X̂‖²). The α
+    with the highest mean SNR wins; within 0.01 dB the larger α (closer to the training).
+    Larger scenes use their central max(:data:`AUTO_CROP`, 16 r)-px crop (cost).
+
+    Returns
+    -------
+    alpha : float
+    scores : dict
+        Mean held-out SNR (dB) per candidate α (empty when fewer than two MSI bands: α = 1).
+    """
+    l = msi.shape[1]
+    if l < 2:
+        return 1.0, {}
+    r = physics.ratio
+    hsi_c, msi_c = _central_crop(hsi, msi, r, max(AUTO_CROP, 16 * r))
+    p = min(p, hsi_c.shape[-1] * hsi_c.shape[-2])
+    R = np.asarray(physics.spec.srf, dtype=np.float64)
+    folds = np.unique(np.round(np.linspace(0, l - 1, min(l, AUTO_MAX_FOLDS))).astype(int))
+    snr = np.zeros((len(AUTO_PRIOR_SCALES), len(folds)))
+    with torch.no_grad():
+        for j, k in enumerate(folds):
+            rest = np.delete(np.arange(l), k)
+            phys_k = FusionPhysics(physics.spec.replace(srf=R[rest])).to(hsi.device)
+            msi_k = msi_c[:, torch.as_tensor(rest, device=msi.device)]
+            start = method.initial_state(hsi_c, msi_k, phys_k, p)
+            y = msi_c[:, k].double()
+            rk = torch.as_tensor(R[k], dtype=hsi.dtype, device=hsi.device)
+            for i, alpha in enumerate(AUTO_PRIOR_SCALES):
+                method.set_prior_scale(alpha)
+                x = method.net(start, hsi_c, msi_k, phys_k).reconstruct()
+                pred = torch.einsum("l,blhw->bhw", rk, x).double()
+                err = (y - pred).pow(2).sum().clamp_min(1e-30)
+                snr[i, j] = float(10 * torch.log10(y.pow(2).sum() / err))
+    mean = snr.mean(axis=1)
+    best = max(i for i in range(len(mean)) if mean[i] >= mean.max() - 0.01)
+    return float(AUTO_PRIOR_SCALES[best]), {str(a): float(v) for a, v in zip(AUTO_PRIOR_SCALES, mean, strict=True)}
 
 
 
