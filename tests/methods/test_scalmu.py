@@ -267,7 +267,7 @@ def test_safeguard_keeps_a_layer_only_when_it_fits_no_worse_than_a_plain_pass() 
     from hyperfuse.methods.unrolled.scalmu import _prepare_physics, coupled_misfit
 
     x, hsi, msi, spec, phys = _pair(31, 3, 4, 8, seed=2)
-    m = get_method("scalmu", n_endmembers=4)
+    m = get_method("scalmu", n_endmembers=4, prior_scale=1.0)
     phys, msi = _prepare_physics(phys, hsi, msi)
     st0 = m.initial_state(hsi, msi, phys)
     kept: list[bool] = []
@@ -284,7 +284,7 @@ def test_safeguard_keeps_a_layer_only_when_it_fits_no_worse_than_a_plain_pass() 
             prev = st
     assert len(kept) == m.net.arch.n_layers
     assert "_plain" not in dict(m.net.named_modules()) and not any("_plain" in k for k in m.net.state_dict())
-    out = get_method("scalmu", n_endmembers=4, safeguard=True).fuse(hsi, msi, spec)
+    out = get_method("scalmu", n_endmembers=4, prior_scale=1.0, safeguard=True).fuse(hsi, msi, spec)
     assert out.info["safeguard_kept"] == kept
     neutral = SCALMUConfig(weights="neutral", safeguard=True, **SMALL)
     torch.testing.assert_close(SCALMU(neutral).fuse(hsi, msi, spec).cube,
@@ -302,13 +302,13 @@ def test_prior_scale_multiplies_the_prior_bound_of_loaded_weights() -> None:
         m = get_method("scalmu", n_endmembers=4, **kw)
         return m, m.fuse(hsi, msi, spec).cube
 
-    m1, as_trained = fused()
+    m1, as_trained = fused(prior_scale=1.0)
     m0, scaled0 = fused(prior_scale=0.0)
     mh, half = fused(prior_scale=0.5)
-    off = get_method("scalmu", n_endmembers=4)
+    off = get_method("scalmu", n_endmembers=4, prior_scale=1.0)
     off.net.set_arch(type(off.net.arch)(**{**off.net.arch.__dict__, "use_prior": False}))
     torch.testing.assert_close(scaled0, off.fuse(hsi, msi, spec).cube)
-    torch.testing.assert_close(fused(prior_scale=1.0)[1], as_trained)
+    assert m1.net.layer(0).arch.prior_bound == SCALMU(SCALMUConfig(prior_scale=1.0)).trained_arch.prior_bound
     assert mh.net.layer(0).arch.prior_bound == pytest.approx(0.5 * m1.net.layer(0).arch.prior_bound)
     assert (half - as_trained).abs().max() > 1e-6 and (half - scaled0).abs().max() > 1e-6
     with pytest.raises(InputError, match="prior_scale"):
@@ -335,3 +335,61 @@ def test_vca_options_reach_the_initialisation() -> None:
     for bad in (dict(vca_snr_rule="x"), dict(vca_endmembers="x"), dict(vca_draw="x")):
         with pytest.raises(InputError, match=next(iter(bad))):
             get_method("scalmu", **bad)
+
+
+def test_prior_scale_auto_scores_held_out_bands_and_fuses_with_the_winner() -> None:
+    """"auto": each candidate α is scored by how well the fusion without MSI band k predicts
+    band k (recomputed here through the public fuse path); the winner is the best score (ties
+    to the larger α) and the output is the fusion at that α."""
+    from hyperfuse.methods.unrolled.scalmu import AUTO_PRIOR_SCALES
+
+    x, hsi, msi, spec, phys = _pair(31, 2, 4, 8, seed=5)
+    out = get_method("scalmu", n_endmembers=4, prior_scale="auto").fuse(hsi, msi, spec)
+    rec = out.info["prior_scale"]
+    scores = {float(a): v for a, v in rec["scores_db"].items()}
+    assert sorted(scores) == sorted(AUTO_PRIOR_SCALES)
+    best = max(scores.values())
+    assert rec["chosen"] == max(a for a, v in scores.items() if v >= best - 0.01)
+    torch.testing.assert_close(out.cube, get_method("scalmu", n_endmembers=4, prior_scale=rec["chosen"])
+                               .fuse(hsi, msi, spec).cube)
+    R = np.asarray(spec.srf, dtype=np.float64)
+    R = R / R.sum(axis=1, keepdims=True)
+    for alpha in (0.0, 1.0):
+        snr = []
+        for k in (0, 1):
+            held = make_sensor(4, srf=R[[1 - k]])
+            cube = get_method("scalmu", n_endmembers=4, prior_scale=alpha).fuse(hsi, msi[:, [1 - k]], held).cube
+            pred = torch.einsum("l,blhw->bhw", torch.as_tensor(R[k]).float(), cube).double()
+            y = msi[:, k].double()
+            snr.append(float(10 * torch.log10(y.pow(2).sum() / (y - pred).pow(2).sum())))
+        assert scores[alpha] == pytest.approx(np.mean(snr), abs=1e-3)
+
+
+def test_prior_scale_auto_ties_and_single_band_keep_the_trained_prior() -> None:
+    """Learned parts neutral ⇒ every α fuses alike ⇒ the tie goes to α = 1; one MSI band ⇒
+    nothing to hold out ⇒ α = 1; anything but a number ≥ 0 or "auto" is refused."""
+    from hyperfuse.errors import InputError
+
+    x, hsi, msi, spec, phys = _pair(31, 3, 4, 8, seed=6)
+    rec = SCALMU(SCALMUConfig(weights="neutral", prior_scale="auto", **SMALL)).fuse(hsi, msi, spec).info["prior_scale"]
+    assert rec["chosen"] == 1.0 and len(set(np.round(list(rec["scores_db"].values()), 9))) == 1
+    x1, hsi1, msi1, spec1, _ = _pair(31, 1, 4, 8, seed=6)
+    rec1 = get_method("scalmu", n_endmembers=4, prior_scale="auto").fuse(hsi1, msi1, spec1).info["prior_scale"]
+    assert rec1["chosen"] == 1.0 and rec1["scores_db"] == {}
+    for bad in ("automatic", True, None):
+        with pytest.raises(InputError, match="prior_scale"):
+            get_method("scalmu", prior_scale=bad)
+
+
+def test_auto_crop_is_aligned_with_the_lr_grid() -> None:
+    """The central crop of the MSI is exactly the HR footprint of the HSI crop."""
+    from hyperfuse.methods.unrolled.scalmu import _central_crop
+
+    r, h, w = 4, 50, 37
+    ii, jj = torch.meshgrid(torch.arange(h * r), torch.arange(w * r), indexing="ij")
+    msi = ((ii // r) * 1000 + jj // r).float()[None, None]
+    hsi = msi[..., ::r, ::r]
+    hc, mc = _central_crop(hsi, msi, r, 64)
+    assert mc.shape[-2:] == (64, 64) and hc.shape[-2:] == (16, 16)
+    torch.testing.assert_close(mc[..., ::r, ::r], hc)
+    assert abs(int(hc[0, 0, 0, 0]) // 1000 - (h - 16) // 2) <= 1

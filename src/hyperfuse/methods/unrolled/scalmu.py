@@ -147,7 +147,8 @@ class SCALMUConfig:
         Adam learning rate of the adaptation.
     prior_scale : float or "auto"
         Multiplies the learned prior's bound β at inference (0 = prior off, 1 = as trained);
-        applies to any weights, including a loaded file. ``"auto"`` picks it per scene from
+        applies to any weights, including a loaded file. ``"auto"`` (default, selected on the
+        validation data: ``docs/scalmu.md`` §4.8) picks it per scene from
         :data:`AUTO_PRIOR_SCALES` by MSI band cross-validation (:func:`choose_prior_scale`; no
         ground truth; needs ≥ 2 covered MSI bands, else 1).
     safeguard : bool
@@ -182,7 +183,7 @@ class SCALMUConfig:
     adapt_budget_s: float = 150.0
     adapt_steps: int = 150
     adapt_lr: float = 5e-4
-    prior_scale: float | Literal["auto"] = 1.0
+    prior_scale: float | Literal["auto"] = "auto"
     safeguard: bool = False
     num_threads: int | None = None
 
