@@ -369,10 +369,13 @@ def test_prior_scale_auto_ties_and_single_band_keep_the_trained_prior() -> None:
     """Learned parts neutral ⇒ every α fuses alike ⇒ the tie goes to α = 1; one MSI band ⇒
     nothing to hold out ⇒ α = 1; anything but a number ≥ 0 or "auto" is refused."""
     from hyperfuse.errors import InputError
+    from hyperfuse.methods.unrolled.scalmu import _prepare_physics, choose_prior_scale
 
     x, hsi, msi, spec, phys = _pair(31, 3, 4, 8, seed=6)
-    rec = SCALMU(SCALMUConfig(weights="neutral", prior_scale="auto", **SMALL)).fuse(hsi, msi, spec).info["prior_scale"]
-    assert rec["chosen"] == 1.0 and len(set(np.round(list(rec["scores_db"].values()), 9))) == 1
+    neutral = SCALMU(SCALMUConfig(weights="neutral", prior_scale="auto", **SMALL))
+    assert "prior_scale" not in neutral.fuse(hsi, msi, spec).info  # nothing to choose: skipped
+    alpha, scores = choose_prior_scale(neutral, hsi, *_prepare_physics(phys, hsi, msi)[::-1], 3)
+    assert alpha == 1.0 and len(set(np.round(list(scores.values()), 9))) == 1
     x1, hsi1, msi1, spec1, _ = _pair(31, 1, 4, 8, seed=6)
     rec1 = get_method("scalmu", n_endmembers=4, prior_scale="auto").fuse(hsi1, msi1, spec1).info["prior_scale"]
     assert rec1["chosen"] == 1.0 and rec1["scores_db"] == {}
@@ -381,15 +384,25 @@ def test_prior_scale_auto_ties_and_single_band_keep_the_trained_prior() -> None:
             get_method("scalmu", prior_scale=bad)
 
 
-def test_auto_crop_is_aligned_with_the_lr_grid() -> None:
-    """The central crop of the MSI is exactly the HR footprint of the HSI crop."""
-    from hyperfuse.methods.unrolled.scalmu import _central_crop
+def test_auto_window_is_aligned_with_the_lr_grid() -> None:
+    """The central HR window "auto" scores on is exactly the footprint of its LR window."""
+    from hyperfuse.methods.unrolled.scalmu import AUTO_CROP, auto_window
 
-    r, h, w = 4, 50, 37
-    ii, jj = torch.meshgrid(torch.arange(h * r), torch.arange(w * r), indexing="ij")
-    msi = ((ii // r) * 1000 + jj // r).float()[None, None]
-    hsi = msi[..., ::r, ::r]
-    hc, mc = _central_crop(hsi, msi, r, 64)
-    assert mc.shape[-2:] == (64, 64) and hc.shape[-2:] == (16, 16)
-    torch.testing.assert_close(mc[..., ::r, ::r], hc)
-    assert abs(int(hc[0, 0, 0, 0]) // 1000 - (h - 16) // 2) <= 1
+    for r, h, w in [(4, 50, 37), (8, 9, 40), (32, 6, 5)]:
+        ii, jj = torch.meshgrid(torch.arange(h * r), torch.arange(w * r), indexing="ij")
+        msi = ((ii // r) * 1000 + jj // r).float()
+        hsi = msi[::r, ::r]
+        lr, hr = auto_window(h, w, r)
+        side = max(AUTO_CROP, 16 * r) // r
+        assert hsi[lr].shape == (min(h, side), min(w, side))
+        torch.testing.assert_close(msi[hr][::r, ::r], hsi[lr])
+        assert lr[0].start == (h - min(h, side)) // 2 and lr[1].start == (w - min(w, side)) // 2
+
+
+def test_set_prior_scale_keeps_the_other_architecture_flags() -> None:
+    """An ablation's flags (step matrices off, fewer layers) survive the prior-scale choice."""
+    m = get_method("scalmu", prior_scale=1.0)
+    m.net.set_arch(type(m.net.arch)(**{**m.net.arch.__dict__, "use_step": False, "n_layers": 4}))
+    m.set_prior_scale(0.25)
+    assert (m.net.arch.use_step, m.net.arch.n_layers) == (False, 4)
+    assert m.net.layer(0).arch.prior_bound == pytest.approx(0.25 * m.trained_arch.prior_bound)

@@ -243,3 +243,17 @@ def test_cnmf_global_ms_endmembers_tiling_invariant() -> None:
     p_many = float(psnr(many, x, data_range=1.0)[0])
     assert abs(p_one - p_many) <= 0.01
     assert p_many >= full - 0.1, (full, p_many)
+
+
+def test_scalmu_tiled_auto_prior_scale_is_chosen_like_untiled() -> None:
+    """prior_scale="auto" tiled: the same held-out-band choice as untiled, from the MSI window."""
+    from hyperfuse.physics.sensor import FusionPhysics
+    from hyperfuse.tiling.globals import SCALMUGlobal
+
+    x, hsi, msi, s = _scene(64, l=3, p=4, seed=4)
+    untiled = get_method("scalmu", n_endmembers=4).fuse(hsi, msi, s).info["prior_scale"]
+    state = SCALMUGlobal(get_method("scalmu", n_endmembers=4)).fit_global(hsi, msi, FusionPhysics(s))
+    assert state.prior_scale["chosen"] == untiled["chosen"]
+    assert state.prior_scale["scores_db"] == pytest.approx(untiled["scores_db"], abs=1e-4)
+    bound = get_method("scalmu", prior_scale=untiled["chosen"]).net.arch.prior_bound
+    assert state.net.arch.prior_bound == pytest.approx(bound)

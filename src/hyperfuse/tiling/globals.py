@@ -377,13 +377,15 @@ class SCALMUState:
     endmembers: torch.Tensor
     abundances_lr: torch.Tensor
     net: Any
+    prior_scale: dict[str, Any] | None = None
 
 
 class SCALMUGlobal:
     """SCALMU tiled in synchronised rounds: tiles update abundances, the scene updates E.
 
     ``fit_global`` chooses p, δ (from the whole MSI's mean), the scene means of the context
-    maps, and runs VCA plus the HS unmixing of
+    maps, the prior scale when it is ``"auto"`` (chosen on the central window, read from the MSI,
+    as untiled SCALMU does), and runs VCA plus the HS unmixing of
     :func:`~hyperfuse.methods.unrolled.scalmu.scalmu_init` on the full LR-HSI. Round k
     (one per learned layer) runs the layer's abundance steps (A against the MSI, the
     coupling, A_h against the HSI; all local in space) on every tile, carrying its A to the
@@ -400,7 +402,13 @@ class SCALMUGlobal:
         from ..errors import InputError
         from ..methods.classical.cnmf import CNMFConfig, _FastSolver, _Log
         from ..methods.unrolled.nmf import sum_to_one_delta
-        from ..methods.unrolled.scalmu import _choose_p, covered_physics, hs_unmixing
+        from ..methods.unrolled.scalmu import (
+            _choose_p,
+            auto_window,
+            choose_prior_scale,
+            covered_physics,
+            hs_unmixing,
+        )
         from .store import as_source
 
         method: Any = self.method
@@ -427,13 +435,20 @@ class SCALMUGlobal:
         solver = _FastSolver(Yh, Yh, delta, CNMFConfig(eps=cfg.eps, theta=-math.inf), _Log(None), 1, None)
         with torch.no_grad():
             E, Ah = hs_unmixing(solver, Yh, p, cfg.init_hs_iters, cfg.vca_seed, cfg.vca_options())
+        auto = None
+        if cfg.prior_scale == "auto" and method.net.arch.use_prior and cfg.weights != "neutral":
+            lr, hr = auto_window(h, w, phys.ratio)
+            msi_c = src.window(*hr)[:, torch.as_tensor(keep)].clamp_min(0)
+            alpha, scores = choose_prior_scale(method, hsi[..., lr[0], lr[1]], msi_c, phys, p)
+            method.set_prior_scale(alpha)
+            auto = {"chosen": alpha, "scores_db": scores}
         net = copy.deepcopy(method.net)
         means = (mean_m, float(hsi.mean()))
         for lay in net.layers:
             lay.delta = delta
             lay.scene_means = means
             lay.chunk = 8
-        return SCALMUState(phys, keep.tolist(), delta, E, Ah.reshape(p, h, w), net)
+        return SCALMUState(phys, keep.tolist(), delta, E, Ah.reshape(p, h, w), net, auto)
 
     def n_rounds(self, state: SCALMUState) -> int:
         """One round per learned layer."""

@@ -150,7 +150,8 @@ class SCALMUConfig:
         applies to any weights, including a loaded file. ``"auto"`` (default, selected on the
         validation data: ``docs/scalmu.md`` §4.8) picks it per scene from
         :data:`AUTO_PRIOR_SCALES` by MSI band cross-validation (:func:`choose_prior_scale`; no
-        ground truth; needs ≥ 2 covered MSI bands, else 1).
+        ground truth; needs ≥ 2 covered MSI bands, else 1; skipped when there is no prior:
+        ``"neutral"`` weights or ``use_prior`` off).
     safeguard : bool
         Keep a layer's learned update only if the coupled data misfit
         ‖Y_m − E_m A‖²/‖Y_m‖² + ‖Y_h − E A D‖²/‖Y_h‖² is no larger than after a plain CNMF
@@ -665,9 +666,9 @@ class SCALMU(FusionMethod):
         self.net.to(torch.float32)
 
     def set_prior_scale(self, alpha: float) -> None:
-        """Prior bound β of the loaded weights times ``alpha`` (0 = prior off, 1 = as trained)."""
-        base = self.trained_arch
-        self.net.set_arch(dataclasses.replace(base, prior_bound=base.prior_bound * alpha))
+        """Prior bound β of the loaded weights times ``alpha`` (0 = prior off, 1 = as trained);
+        the net's other architecture flags (e.g. an ablation's) stay."""
+        self.net.set_arch(dataclasses.replace(self.net.arch, prior_bound=self.trained_arch.prior_bound * alpha))
 
     def parameter_count(self) -> int:
         """Number of learned parameters."""
@@ -717,7 +718,7 @@ class SCALMU(FusionMethod):
             self._check_family(hsi.shape[1], phys.ratio)
             info: dict[str, Any] = {"weights": self.weights_meta}
             p = _choose_p(hsi, cfg)
-            if cfg.prior_scale == "auto":
+            if cfg.prior_scale == "auto" and self.net.arch.use_prior and cfg.weights != "neutral":
                 t0 = time.perf_counter()
                 alpha, scores = choose_prior_scale(self, hsi, msi, phys, p)
                 self.set_prior_scale(alpha)
@@ -780,15 +781,15 @@ AUTO_MAX_FOLDS = 4
 AUTO_CROP = 128
 
 
-def _central_crop(hsi: torch.Tensor, msi: torch.Tensor, r: int, side: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The central ``side`` × ``side`` HR window (aligned to the LR grid) of both images."""
-    H, W = msi.shape[-2:]
-    ch, cw = min(H, max(side // r, 1) * r), min(W, max(side // r, 1) * r)
-    y0, x0 = (H - ch) // 2 // r * r, (W - cw) // 2 // r * r
-    return (
-        hsi[..., y0 // r:(y0 + ch) // r, x0 // r:(x0 + cw) // r],
-        msi[..., y0:y0 + ch, x0:x0 + cw],
-    )
+def auto_window(h: int, w: int, r: int) -> tuple[tuple[slice, slice], tuple[slice, slice]]:
+    """LR and HR (rows, cols) of the central window "auto" scores on: max(AUTO_CROP, 16 r) px
+    a side (the whole scene when smaller), aligned to the LR grid."""
+    side = max(AUTO_CROP, 16 * r) // r
+    ch, cw = min(h, side), min(w, side)
+    y0, x0 = (h - ch) // 2, (w - cw) // 2
+    lr = (slice(y0, y0 + ch), slice(x0, x0 + cw))
+    hr = (slice(y0 * r, (y0 + ch) * r), slice(x0 * r, (x0 + cw) * r))
+    return lr, hr
 
 
 def choose_prior_scale(
@@ -800,7 +801,8 @@ def choose_prior_scale(
     :data:`AUTO_PRIOR_SCALES`, fuse with band k removed from the MSI and the SRF, and score
     how well the fused cube predicts it: SNR_k = 10 log10(‖y_k‖² / ‖y_k − r_k X̂‖²). The α
     with the highest mean SNR wins; within 0.01 dB the larger α (closer to the training).
-    Larger scenes use their central max(:data:`AUTO_CROP`, 16 r)-px crop (cost).
+    Larger scenes use their central window (:func:`auto_window`; cost). ``method``'s prior
+    scale is left at the last candidate: set it with :meth:`SCALMU.set_prior_scale`.
 
     Returns
     -------
@@ -811,8 +813,8 @@ def choose_prior_scale(
     l = msi.shape[1]
     if l < 2:
         return 1.0, {}
-    r = physics.ratio
-    hsi_c, msi_c = _central_crop(hsi, msi, r, max(AUTO_CROP, 16 * r))
+    lr, hr = auto_window(*hsi.shape[-2:], physics.ratio)
+    hsi_c, msi_c = hsi[..., lr[0], lr[1]], msi[..., hr[0], hr[1]]
     p = min(p, hsi_c.shape[-1] * hsi_c.shape[-2])
     R = np.asarray(physics.spec.srf, dtype=np.float64)
     folds = np.unique(np.round(np.linspace(0, l - 1, min(l, AUTO_MAX_FOLDS))).astype(int))
