@@ -267,8 +267,12 @@ def speed(args: argparse.Namespace) -> dict[str, Any]:
     sensor = make_sensor(8, srf=srf, psf_sigma=0.4247 * 8, snr_hsi=35.0, snr_msi=35.0)
     pair = simulate(torch.from_numpy(s.cube)[None], sensor, rng=0)
     out: dict[str, Any] = {"shape": [31, 512, 512], "ratio": 8, "threads": args.threads}
+    # scalmu = the default (prior scale chosen per scene, "auto"); scalmu-fixed = the same weights
+    # at prior_scale 1 (no choice), i.e. the inference itself
     models = {name: SCALMU(cfg) for name, cfg in (("cnmf-matched", SCALMUConfig(weights="neutral")),
-                                                   ("scalmu", SCALMUConfig(weights=args.weights)))}
+                                                   ("scalmu", SCALMUConfig(weights=args.weights)),
+                                                   ("scalmu-fixed", SCALMUConfig(weights=args.weights,
+                                                                                 prior_scale=1.0)))}
     runs: dict[str, list[tuple[float, dict[str, Any]]]] = {name: [] for name in models}
     for m in models.values():
         m.fuse(pair.hsi[..., :8, :8], pair.msi[..., :64, :64], sensor)  # warm-up
@@ -284,8 +288,12 @@ def speed(args: argparse.Namespace) -> dict[str, Any]:
         tot = float(np.median(tots))
         out[name] = {"total_s": tot, "total_s_runs": tots, "init_s": tm["init"], "per_layer_s": tm["per_layer"],
                      "layers_s": tm["layers"], "p": res.info["p"], "psnr": _metrics(res.cube, pair.reference, 8)["psnr"]}
+        auto = res.info.get("prior_scale")
+        if auto:
+            out[name]["prior_scale"] = auto
         print(f"speed {name:<14} total median {tot:.2f}s (runs {' '.join(f'{t:.2f}' for t in tots)})  "
-              f"init {tm['init']:.2f}s  per layer {tm['per_layer']*1e3:.0f} ms  (K={len(tm['layers'])}, p={res.info['p']})",
+              f"init {tm['init']:.2f}s  per layer {tm['per_layer']*1e3:.0f} ms  (K={len(tm['layers'])}, p={res.info['p']})"
+              + (f"  prior-scale choice {auto['seconds']:.2f}s -> {auto['chosen']:g}" if auto else ""),
               flush=True)
     if args.speed_adapt:  # issue 5: --adapt within 3 min for 512 x 512 on 2 cores
         m = SCALMU(SCALMUConfig(weights=args.weights, adapt=True, adapt_budget_s=args.adapt_budget))
