@@ -792,17 +792,77 @@ def auto_window(h: int, w: int, r: int) -> tuple[tuple[slice, slice], tuple[slic
     return lr, hr
 
 
+@dataclass
+class HeldOutBand:
+    """One fold of MSI band cross-validation on the central window: the pair without band k,
+    its sensor, SCALMU's initialisation for it, and band k with its SRF row."""
+
+    hsi: torch.Tensor
+    msi: torch.Tensor
+    physics: FusionPhysics
+    start: NMFState
+    target: torch.Tensor
+    srf_row: torch.Tensor
+
+    def predict(self, net: SCALMUNet) -> torch.Tensor:
+        """Band k as the fused cube of ``net`` without it sees it: r_k X̂, (B, H, W)."""
+        x = net(self.start, self.hsi, self.msi, self.physics).reconstruct()
+        return torch.einsum("l,blhw->bhw", self.srf_row.to(x.dtype), x)
+
+
+def held_out_bands(
+    method: SCALMU, hsi: torch.Tensor, msi: torch.Tensor, physics: FusionPhysics, p: int
+) -> list[HeldOutBand]:
+    """Up to :data:`AUTO_MAX_FOLDS` evenly spaced held-out MSI bands on the central window
+    (:func:`auto_window`); empty with fewer than two MSI bands."""
+    l = msi.shape[1]
+    if l < 2:
+        return []
+    lr, hr = auto_window(*hsi.shape[-2:], physics.ratio)
+    hsi_c, msi_c = hsi[..., lr[0], lr[1]], msi[..., hr[0], hr[1]]
+    p = min(p, hsi_c.shape[-1] * hsi_c.shape[-2])
+    R = np.asarray(physics.spec.srf, dtype=np.float64)
+    out = []
+    with torch.no_grad():
+        for k in np.unique(np.round(np.linspace(0, l - 1, min(l, AUTO_MAX_FOLDS))).astype(int)):
+            rest = np.delete(np.arange(l), k)
+            phys_k = FusionPhysics(physics.spec.replace(srf=R[rest])).to(hsi.device)
+            msi_k = msi_c[:, torch.as_tensor(rest, device=msi.device)]
+            out.append(HeldOutBand(
+                hsi_c, msi_k, phys_k, method.initial_state(hsi_c, msi_k, phys_k, p), msi_c[:, k],
+                torch.as_tensor(R[k], dtype=hsi.dtype, device=hsi.device),
+            ))
+    return out
+
+
+def held_out_snr(net: SCALMUNet, folds: list[HeldOutBand]) -> float:
+    """Mean over the folds of SNR_k = 10 log10(‖y_k‖² / ‖y_k − r_k X̂‖²) (dB)."""
+    snr = []
+    with torch.no_grad():
+        for f in folds:
+            y = f.target.double()
+            err = (y - f.predict(net).double()).pow(2).sum().clamp_min(1e-30)
+            snr.append(float(10 * torch.log10(y.pow(2).sum() / err)))
+    return float(np.mean(snr))
+
+
+def held_out_loss(net: SCALMUNet, fold: HeldOutBand) -> torch.Tensor:
+    """L1 of the held-out band's prediction relative to its mean (differentiable)."""
+    y = fold.target
+    return (fold.predict(net) - y).abs().mean() / y.abs().mean().clamp_min(1e-12)
+
+
 def choose_prior_scale(
     method: SCALMU, hsi: torch.Tensor, msi: torch.Tensor, physics: FusionPhysics, p: int
 ) -> tuple[float, dict[str, float]]:
     """Pick the prior scale α for this scene by MSI band cross-validation (no ground truth).
 
-    For each held-out MSI band k (up to :data:`AUTO_MAX_FOLDS`, evenly spaced) and each α in
-    :data:`AUTO_PRIOR_SCALES`, fuse with band k removed from the MSI and the SRF, and score
-    how well the fused cube predicts it: SNR_k = 10 log10(‖y_k‖² / ‖y_k − r_k X̂‖²). The α
-    with the highest mean SNR wins; within 0.01 dB the larger α (closer to the training).
-    Larger scenes use their central window (:func:`auto_window`; cost). ``method``'s prior
-    scale is left at the last candidate: set it with :meth:`SCALMU.set_prior_scale`.
+    For each held-out MSI band k (:func:`held_out_bands`: up to :data:`AUTO_MAX_FOLDS`, evenly
+    spaced, on the central window) and each α in :data:`AUTO_PRIOR_SCALES`, fuse with band k
+    removed from the MSI and the SRF and score how well the fused cube predicts it
+    (:func:`held_out_snr`). The α with the highest mean SNR wins; within 0.01 dB the larger α
+    (closer to the training). ``method``'s prior scale is left at the last candidate: set it
+    with :meth:`SCALMU.set_prior_scale`.
 
     Returns
     -------
@@ -810,33 +870,15 @@ def choose_prior_scale(
     scores : dict
         Mean held-out SNR (dB) per candidate α (empty when fewer than two MSI bands: α = 1).
     """
-    l = msi.shape[1]
-    if l < 2:
+    folds = held_out_bands(method, hsi, msi, physics, p)
+    if not folds:
         return 1.0, {}
-    lr, hr = auto_window(*hsi.shape[-2:], physics.ratio)
-    hsi_c, msi_c = hsi[..., lr[0], lr[1]], msi[..., hr[0], hr[1]]
-    p = min(p, hsi_c.shape[-1] * hsi_c.shape[-2])
-    R = np.asarray(physics.spec.srf, dtype=np.float64)
-    folds = np.unique(np.round(np.linspace(0, l - 1, min(l, AUTO_MAX_FOLDS))).astype(int))
-    snr = np.zeros((len(AUTO_PRIOR_SCALES), len(folds)))
-    with torch.no_grad():
-        for j, k in enumerate(folds):
-            rest = np.delete(np.arange(l), k)
-            phys_k = FusionPhysics(physics.spec.replace(srf=R[rest])).to(hsi.device)
-            msi_k = msi_c[:, torch.as_tensor(rest, device=msi.device)]
-            start = method.initial_state(hsi_c, msi_k, phys_k, p)
-            y = msi_c[:, k].double()
-            rk = torch.as_tensor(R[k], dtype=hsi.dtype, device=hsi.device)
-            for i, alpha in enumerate(AUTO_PRIOR_SCALES):
-                method.set_prior_scale(alpha)
-                x = method.net(start, hsi_c, msi_k, phys_k).reconstruct()
-                pred = torch.einsum("l,blhw->bhw", rk, x).double()
-                err = (y - pred).pow(2).sum().clamp_min(1e-30)
-                snr[i, j] = float(10 * torch.log10(y.pow(2).sum() / err))
-    mean = snr.mean(axis=1)
-    best = max(i for i in range(len(mean)) if mean[i] >= mean.max() - 0.01)
+    mean = []
+    for alpha in AUTO_PRIOR_SCALES:
+        method.set_prior_scale(alpha)
+        mean.append(held_out_snr(method.net, folds))
+    best = max(i for i in range(len(mean)) if mean[i] >= max(mean) - 0.01)
     return float(AUTO_PRIOR_SCALES[best]), {str(a): float(v) for a, v in zip(AUTO_PRIOR_SCALES, mean, strict=True)}
-
 
 
 def train_scalmu(
