@@ -180,6 +180,11 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             if args.adapt:
                 methods.append(("scalmu+adapt", lambda: SCALMU(Cfg(weights=w, n_endmembers=p, adapt=True,
                                                                           adapt_budget_s=args.adapt_budget))))
+                methods += [(f"scalmu+adapt:{data}/{select}",
+                             (lambda data=data, select=select: SCALMU(Cfg(
+                                 weights=w, n_endmembers=p, adapt=True, adapt_budget_s=args.adapt_budget,
+                                 adapt_data=data, adapt_select=select))))
+                            for data, select in args.adapt_modes]
             if args.ablations:
                 methods += [
                     ("abl:no-step", lambda: _ablate(SCALMU(Cfg(weights=w, n_endmembers=p)), use_step=False)),
@@ -314,6 +319,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--synthetic", type=int, default=2, help="number of synthetic test scenes")
     ap.add_argument("--no-adapt", dest="adapt", action="store_false")
     ap.add_argument("--adapt-budget", type=float, default=150.0, help="seconds per adaptation")
+    ap.add_argument("--adapt-modes", default="",
+                    help="extra adaptation rows DATA/SELECT, comma-separated, e.g. "
+                         "dead_leaves/held_out_bands,held_out_bands/held_out_bands")
     ap.add_argument("--ablations", action="store_true")
     ap.add_argument("--validation", action="store_true",
                     help="run on the held-out synthetic validation scenes instead (design decisions)")
@@ -337,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=None, help="write the rows as JSON here")
     args = ap.parse_args(argv)
     args.ratios = [int(v) for v in args.ratios.split(",")]
+    args.adapt_modes = [tuple(v.strip().split("/")) for v in args.adapt_modes.split(",") if v.strip()]
     args.prior_scales = [v.strip() if v.strip() == "auto" else float(v)
                          for v in args.prior_scales.split(",") if v.strip()]
     args.extra_weights = [tuple(s.split("=", 1)) for s in args.extra_weights]

@@ -145,6 +145,14 @@ class SCALMUConfig:
         Maximum adaptation steps.
     adapt_lr : float
         Adam learning rate of the adaptation.
+    adapt_data : {"dead_leaves", "held_out_bands"}
+        What the adaptation trains on: dead-leaves scenes built from the scene's unmixing and
+        sensor (``scalmu.md`` §5), or the scene itself by MSI band cross-validation (predict
+        each held-out MSI band from the fusion without it; :func:`held_out_loss`).
+    adapt_select : {"synthetic", "held_out_bands"}
+        Which adaptation step is kept (step 0, the unadapted net, included): the best on
+        held-out scene-derived dead leaves, or on the scene's held-out MSI bands
+        (:func:`held_out_snr`).
     prior_scale : float or "auto"
         Multiplies the learned prior's bound β at inference (0 = prior off, 1 = as trained);
         applies to any weights, including a loaded file. ``"auto"`` (default, selected on the
@@ -184,6 +192,8 @@ class SCALMUConfig:
     adapt_budget_s: float = 150.0
     adapt_steps: int = 150
     adapt_lr: float = 5e-4
+    adapt_data: Literal["dead_leaves", "held_out_bands"] = "dead_leaves"
+    adapt_select: Literal["synthetic", "held_out_bands"] = "synthetic"
     prior_scale: float | Literal["auto"] = "auto"
     safeguard: bool = False
     num_threads: int | None = None
@@ -637,6 +647,10 @@ class SCALMU(FusionMethod):
         from ..classical.cnmf import check_vca_options
 
         check_vca_options(cfg)
+        for name, allowed in (("adapt_data", ("dead_leaves", "held_out_bands")),
+                              ("adapt_select", ("synthetic", "held_out_bands"))):
+            if getattr(cfg, name) not in allowed:
+                raise InputError(f"{name} must be one of {', '.join(allowed)}, got {getattr(cfg, name)!r}")
         self.weights_meta: dict[str, Any] = {}
         w = cfg.weights
         if w in ("untrained", "neutral"):

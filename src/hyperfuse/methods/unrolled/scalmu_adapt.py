@@ -7,6 +7,13 @@ from the scene's LR abundances), simulated with the scene's own sensor (SRF, PSF
 phase), and a copy of the network is fine-tuned on them for a few hundred steps within a
 wall-time budget. Two further scene-derived scenes are held out; the returned network is the
 best on them, the unadapted one included. No ground truth of the scene is used.
+
+Options (``SCALMUConfig``): ``adapt_data="held_out_bands"`` trains on the scene itself instead,
+by MSI band cross-validation (each step fuses without one MSI band and fits the prediction of
+that band, :func:`~hyperfuse.methods.unrolled.scalmu.held_out_loss`);
+``adapt_select="held_out_bands"`` keeps the step whose fusion best predicts the held-out bands
+of the scene (:func:`~hyperfuse.methods.unrolled.scalmu.held_out_snr`) instead of the best on
+held-out dead leaves.
 """
 
 from __future__ import annotations
@@ -22,7 +29,16 @@ import torch
 
 from ...physics.sensor import FusionPhysics, simulate
 from .nmf import NMFState
-from .scalmu import SCALMU, ProgressFn, SCALMUConfig, SCALMUNet, scalmu_init
+from .scalmu import (
+    SCALMU,
+    ProgressFn,
+    SCALMUConfig,
+    SCALMUNet,
+    held_out_bands,
+    held_out_loss,
+    held_out_snr,
+    scalmu_init,
+)
 
 __all__ = ["adapt_to_scene"]
 
@@ -113,13 +129,25 @@ def adapt_to_scene(
             st = scalmu_init(yh, ym, ph, p_syn, hs_iters=cfg.init_hs_iters, ms_iters=cfg.init_ms_iters)
         return pair.reference, yh, ym, ph, st
 
-    # Held-out scene-derived samples: keep the best state (the shipped one included), so
-    # adaptation never ends worse than the shipped model on the scene's own synthetic data.
-    val = [sample(10**6 + i) for i in range(n_val)]
+    folds = (held_out_bands(method, hsi, msi, physics, p)
+             if "held_out_bands" in (cfg.adapt_data, cfg.adapt_select) else [])
+    if not folds and "held_out_bands" in (cfg.adapt_data, cfg.adapt_select):
+        warnings.warn("SCALMU adaptation on held-out MSI bands needs >= 2 MSI bands; not adapted",
+                      UserWarning, stacklevel=3)
+        return copy.deepcopy(method.net), {"steps": 0, "best_step": 0, "skipped": "one MSI band"}
+    # Keep the best state (the shipped one included), so adaptation never ends worse than the
+    # shipped model on its selection data: held-out scene-derived dead leaves, or the scene's
+    # own held-out MSI bands.
+    if cfg.adapt_select == "held_out_bands":
+        def val_loss() -> float:
+            return -held_out_snr(net, folds)
+    else:
+        val = [sample(10**6 + i) for i in range(n_val)]
 
-    def val_loss() -> float:
-        with torch.no_grad():
-            return float(np.mean([float(scalmu_loss(net(st, yh, ym, ph).reconstruct(), ref, 0.1)) for ref, yh, ym, ph, st in val]))
+        def val_loss() -> float:
+            with torch.no_grad():
+                return float(np.mean([float(scalmu_loss(net(st, yh, ym, ph).reconstruct(), ref, 0.1))
+                                      for ref, yh, ym, ph, st in val]))
 
     best = val_loss()
     best_state = copy.deepcopy(net.state_dict())
@@ -129,10 +157,12 @@ def adapt_to_scene(
     t0 = time.perf_counter()
     step = 0
     while step < cfg.adapt_steps and time.perf_counter() - t0 < cfg.adapt_budget_s:
-        ref, yh, ym, ph, st = sample(step)
         with torch.enable_grad():
-            x = net(st, yh, ym, ph).reconstruct()
-            loss = scalmu_loss(x, ref, 0.1)
+            if cfg.adapt_data == "held_out_bands":
+                loss = held_out_loss(net, folds[step % len(folds)])
+            else:
+                ref, yh, ym, ph, st = sample(step)
+                loss = scalmu_loss(net(st, yh, ym, ph).reconstruct(), ref, 0.1)
             opt.zero_grad(set_to_none=True)
             if torch.isfinite(loss):
                 loss.backward()
@@ -153,6 +183,8 @@ def adapt_to_scene(
     for p_ in net.parameters():
         p_.requires_grad_(False)
     rec = {
+        "data": cfg.adapt_data,
+        "select": cfg.adapt_select,
         "steps": step,
         "size": size,
         "loss_first": losses[0] if losses else math.nan,
