@@ -406,3 +406,44 @@ def test_set_prior_scale_keeps_the_other_architecture_flags() -> None:
     m.set_prior_scale(0.25)
     assert (m.net.arch.use_step, m.net.arch.n_layers) == (False, 4)
     assert m.net.layer(0).arch.prior_bound == pytest.approx(0.25 * m.trained_arch.prior_bound)
+
+
+def test_adapt_on_held_out_bands_never_ends_worse_on_them() -> None:
+    """adapt_data/adapt_select = held_out_bands: the network trains on the scene's own held-out
+    MSI bands (every learned parameter gets a gradient), and the kept step (0 included)
+    predicts them at least as well as the unadapted network."""
+    from hyperfuse.methods.unrolled.scalmu import (
+        _prepare_physics,
+        held_out_bands,
+        held_out_loss,
+        held_out_snr,
+    )
+    from hyperfuse.methods.unrolled.scalmu_adapt import adapt_to_scene
+
+    x, hsi, msi, spec, phys = _pair(31, 3, 4, 8, seed=7)
+    cfg = SCALMUConfig(weights="untrained", adapt=True, adapt_steps=6, adapt_lr=1e-2, prior_scale=1.0,
+                       adapt_data="held_out_bands", adapt_select="held_out_bands", **SMALL)
+    m = SCALMU(cfg)
+    phys, msi = _prepare_physics(phys, hsi, msi)
+    folds = held_out_bands(m, hsi, msi, phys, 3)
+    assert len(folds) == 3 and all(f.msi.shape[1] == 2 for f in folds)
+    net, rec = adapt_to_scene(m, hsi, msi, phys, m.initial_state(hsi, msi, phys))
+    assert (rec["data"], rec["select"], rec["steps"]) == ("held_out_bands", "held_out_bands", 6)
+    assert held_out_snr(net, folds) >= held_out_snr(m.net, folds) - 1e-9
+    assert rec["val_loss_best"] == pytest.approx(-held_out_snr(net, folds), abs=1e-6)
+    with torch.enable_grad():
+        held_out_loss(m.net, folds[0]).backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in m.net.parameters())
+
+
+def test_adapt_options_are_checked_and_one_band_skips_held_out_adaptation() -> None:
+    from hyperfuse.errors import InputError
+
+    for bad in (dict(adapt_data="scene"), dict(adapt_select="real")):
+        with pytest.raises(InputError, match="adapt_"):
+            SCALMU(SCALMUConfig(weights="untrained", **bad))
+    x, hsi, msi, spec, phys = _pair(31, 1, 4, 8, seed=8)
+    m = SCALMU(SCALMUConfig(weights="untrained", adapt=True, adapt_steps=2, adapt_select="held_out_bands", **SMALL))
+    with pytest.warns(UserWarning, match="2 MSI bands"):
+        out = m.fuse(hsi, msi, spec)
+    assert out.info["adapt"]["steps"] == 0 and out.info["adapt"]["skipped"]
