@@ -151,8 +151,8 @@ class SCALMUConfig:
         each held-out MSI band from the fusion without it; :func:`held_out_loss`).
     adapt_select : {"synthetic", "held_out_bands"}
         Which adaptation step is kept (step 0, the unadapted net, included): the best on
-        held-out scene-derived dead leaves, or on the scene's held-out MSI bands
-        (:func:`held_out_snr`).
+        held-out scene-derived dead leaves, or (default, selected on the validation data:
+        ``docs/scalmu.md`` §4.9) on the scene's held-out MSI bands (:func:`held_out_snr`).
     prior_scale : float or "auto"
         Multiplies the learned prior's bound β at inference (0 = prior off, 1 = as trained);
         applies to any weights, including a loaded file. ``"auto"`` (default, selected on the
@@ -193,7 +193,7 @@ class SCALMUConfig:
     adapt_steps: int = 150
     adapt_lr: float = 5e-4
     adapt_data: Literal["dead_leaves", "held_out_bands"] = "dead_leaves"
-    adapt_select: Literal["synthetic", "held_out_bands"] = "synthetic"
+    adapt_select: Literal["synthetic", "held_out_bands"] = "held_out_bands"
     prior_scale: float | Literal["auto"] = "auto"
     safeguard: bool = False
     num_threads: int | None = None
