@@ -436,7 +436,7 @@ class SCALMUGlobal:
         with torch.no_grad():
             E, Ah = hs_unmixing(solver, Yh, p, cfg.init_hs_iters, cfg.vca_seed, cfg.vca_options())
         auto = None
-        if cfg.prior_scale == "auto" and method.net.arch.use_prior and cfg.weights != "neutral":
+        if method.chooses_prior_scale:
             lr, hr = auto_window(h, w, phys.ratio)
             msi_c = src.window(*hr)[:, torch.as_tensor(keep)].clamp_min(0)
             alpha, scores = choose_prior_scale(method, hsi[..., lr[0], lr[1]], msi_c, phys, p)

@@ -679,6 +679,13 @@ class SCALMU(FusionMethod):
             self.set_prior_scale(float(cfg.prior_scale))
         self.net.to(torch.float32)
 
+    @property
+    def chooses_prior_scale(self) -> bool:
+        """Whether fusing chooses the prior scale per scene: ``prior_scale="auto"`` and a prior to
+        scale (not ``"neutral"`` weights, ``use_prior`` on)."""
+        cfg: SCALMUConfig = self.config
+        return cfg.prior_scale == "auto" and self.net.arch.use_prior and cfg.weights != "neutral"
+
     def set_prior_scale(self, alpha: float) -> None:
         """Prior bound β of the loaded weights times ``alpha`` (0 = prior off, 1 = as trained);
         the net's other architecture flags (e.g. an ablation's) stay."""
@@ -732,7 +739,7 @@ class SCALMU(FusionMethod):
             self._check_family(hsi.shape[1], phys.ratio)
             info: dict[str, Any] = {"weights": self.weights_meta}
             p = _choose_p(hsi, cfg)
-            if cfg.prior_scale == "auto" and self.net.arch.use_prior and cfg.weights != "neutral":
+            if self.chooses_prior_scale:
                 t0 = time.perf_counter()
                 alpha, scores = choose_prior_scale(self, hsi, msi, phys, p)
                 self.set_prior_scale(alpha)
