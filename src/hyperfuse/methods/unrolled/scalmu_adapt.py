@@ -64,13 +64,14 @@ def adapt_to_scene(
     n_val: int = 2,
     val_every: int = 10,
 ) -> tuple[SCALMUNet, dict[str, Any]]:
-    """Fine-tune a copy of ``method.net`` on synthetic scenes built from the input scene.
+    """Fine-tune a copy of ``method.net`` on synthetic scenes built from the input scene (or,
+    with ``adapt_data="held_out_bands"``, on the scene's own held-out MSI bands).
 
     Parameters
     ----------
     method : SCALMU
         Provides the network and the configuration (``adapt_budget_s``, ``adapt_steps``,
-        ``adapt_lr``, initialisation iterations).
+        ``adapt_lr``, ``adapt_data``, ``adapt_select``, initialisation iterations).
     hsi, msi : Tensor
         The input pair (only the first batch item is used to build the scenes).
     physics : FusionPhysics
@@ -82,16 +83,19 @@ def adapt_to_scene(
     seed : int
         Randomness of the synthetic scenes.
     n_val, val_every : int
-        Held-out scene-derived synthetic samples and the validation interval; the returned
-        network is the best on them (step 0 = the unadapted network included).
+        Held-out scene-derived synthetic samples (``adapt_select="synthetic"``) and the
+        validation interval; the returned network is the best on the selection data (step 0 =
+        the unadapted network included).
 
     Returns
     -------
     net : SCALMUNet
         The adapted copy (``method.net`` is unchanged).
     record : dict
-        ``steps``, ``loss_first``, ``loss_last``, ``size``, ``val_loss_before``,
-        ``val_loss_best``, ``best_step`` (0: adaptation rejected).
+        ``data``, ``select``, ``steps``, ``loss_first``, ``loss_last``, ``size``,
+        ``val_loss_before``, ``val_loss_best`` (the held-out-band selection's loss is minus the
+        mean held-out SNR in dB), ``best_step`` (0: adaptation rejected); ``skipped`` when the
+        held-out-band modes had fewer than two MSI bands.
     """
     from ...data.synthetic import dead_leaves_scene
     from .scalmu_train import scalmu_loss
