@@ -882,8 +882,8 @@ def choose_prior_scale(
     spaced, on the central window) and each α in :data:`AUTO_PRIOR_SCALES`, fuse with band k
     removed from the MSI and the SRF and score how well the fused cube predicts it
     (:func:`held_out_snr`). The α with the highest mean SNR wins; within 0.01 dB the larger α
-    (closer to the training). ``method``'s prior scale is left at the last candidate: set it
-    with :meth:`SCALMU.set_prior_scale`.
+    (closer to the training). A batch gets one α (its errors are pooled). ``method``'s prior
+    scale is left at the last candidate: set it with :meth:`SCALMU.set_prior_scale`.
 
     Returns
     -------
