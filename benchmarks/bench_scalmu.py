@@ -342,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
                          "reference code's (uniform draws, its branch test, projected spectra)")
     ap.add_argument("--prior-scales", default="",
                     help="with --ablations: comma-separated inference prior scales, e.g. 0.25,0.5,auto")
+    ap.add_argument("--auto-window", default=None,
+                    help="PX,MINLR: the window of prior_scale='auto' (AUTO_CROP, AUTO_MIN_LR), e.g. 64,8")
     ap.add_argument("--out", default=None, help="write the rows as JSON here")
     args = ap.parse_args(argv)
     args.ratios = [int(v) for v in args.ratios.split(",")]
@@ -349,6 +351,10 @@ def main(argv: list[str] | None = None) -> int:
     args.prior_scales = [v.strip() if v.strip() == "auto" else float(v)
                          for v in args.prior_scales.split(",") if v.strip()]
     args.extra_weights = [tuple(s.split("=", 1)) for s in args.extra_weights]
+    if args.auto_window:
+        from hyperfuse.methods.unrolled import scalmu
+
+        scalmu.AUTO_CROP, scalmu.AUTO_MIN_LR = (int(v) for v in args.auto_window.split(","))
     result: dict[str, Any] = {"argv": sys.argv[1:]}
     if not args.speed_only:
         rows = run(args)

@@ -386,14 +386,14 @@ def test_prior_scale_auto_ties_and_single_band_keep_the_trained_prior() -> None:
 
 def test_auto_window_is_aligned_with_the_lr_grid() -> None:
     """The central HR window "auto" scores on is exactly the footprint of its LR window."""
-    from hyperfuse.methods.unrolled.scalmu import AUTO_CROP, auto_window
+    from hyperfuse.methods.unrolled.scalmu import AUTO_CROP, AUTO_MIN_LR, auto_window
 
     for r, h, w in [(4, 50, 37), (8, 9, 40), (32, 6, 5)]:
         ii, jj = torch.meshgrid(torch.arange(h * r), torch.arange(w * r), indexing="ij")
         msi = ((ii // r) * 1000 + jj // r).float()
         hsi = msi[::r, ::r]
         lr, hr = auto_window(h, w, r)
-        side = max(AUTO_CROP, 16 * r) // r
+        side = max(AUTO_CROP, AUTO_MIN_LR * r) // r
         assert hsi[lr].shape == (min(h, side), min(w, side))
         torch.testing.assert_close(msi[hr][::r, ::r], hsi[lr])
         assert lr[0].start == (h - min(h, side)) // 2 and lr[1].start == (w - min(w, side)) // 2

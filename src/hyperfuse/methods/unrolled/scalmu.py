@@ -796,16 +796,17 @@ class SCALMU(FusionMethod):
 
 #: Candidate prior scales of ``prior_scale="auto"`` (``docs/scalmu.md`` §4.8).
 AUTO_PRIOR_SCALES: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
-#: At most this many held-out MSI bands, and an HR crop of max(AUTO_CROP, 16 r) px a side,
-#: bound the cost of "auto".
+#: At most this many held-out MSI bands, and an HR window of max(AUTO_CROP, AUTO_MIN_LR · r) px
+#: a side (at least AUTO_MIN_LR LR pixels), bound the cost of "auto".
 AUTO_MAX_FOLDS = 4
 AUTO_CROP = 128
+AUTO_MIN_LR = 16
 
 
 def auto_window(h: int, w: int, r: int) -> tuple[tuple[slice, slice], tuple[slice, slice]]:
-    """LR and HR (rows, cols) of the central window "auto" scores on: max(AUTO_CROP, 16 r) px
-    a side (the whole scene when smaller), aligned to the LR grid."""
-    side = max(AUTO_CROP, 16 * r) // r
+    """LR and HR (rows, cols) of the central window "auto" scores on: max(AUTO_CROP,
+    AUTO_MIN_LR · r) px a side (the whole scene when smaller), aligned to the LR grid."""
+    side = max(AUTO_CROP, AUTO_MIN_LR * r) // r
     ch, cw = min(h, side), min(w, side)
     y0, x0 = (h - ch) // 2, (w - cw) // 2
     lr = (slice(y0, y0 + ch), slice(x0, x0 + cw))
