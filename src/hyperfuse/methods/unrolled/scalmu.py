@@ -799,8 +799,8 @@ AUTO_PRIOR_SCALES: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
 #: At most this many held-out MSI bands, and an HR window of max(AUTO_CROP, AUTO_MIN_LR · r) px
 #: a side (at least AUTO_MIN_LR LR pixels), bound the cost of "auto".
 AUTO_MAX_FOLDS = 4
-AUTO_CROP = 128
-AUTO_MIN_LR = 16
+AUTO_CROP = 64
+AUTO_MIN_LR = 8
 
 
 def auto_window(h: int, w: int, r: int) -> tuple[tuple[slice, slice], tuple[slice, slice]]:
