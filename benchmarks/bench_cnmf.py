@@ -527,6 +527,18 @@ def fmt_row(row: dict) -> str:
             f"{t('ours_known_validated')} {t('peer')} {speed:>19} {cpu:>19}")
 
 
+def _ours_cells(row: dict, columns: tuple[tuple[str, str], ...]) -> list[str]:
+    """"tag PSNR / SAM, wall s, peer/ours wall ratio" for each of our columns the row has."""
+    peer = row.get("peer") or {}
+    cells = []
+    for key, tag in columns:
+        v = row.get(key) or {}
+        if "psnr" in v:
+            ratio = f", {peer['wall_s'] / v['wall_s']:.1f}x" if "wall_s" in peer else ""
+            cells.append(f"{tag} {v['psnr']:.2f} / {v['sam']:.2f}, {v['wall_s']:.2f} s{ratio}")
+    return cells
+
+
 def print_peer_table(rows: list[dict]) -> None:
     print(f"{'scene':<10}{'ours est.':>14}{'ours known':>14}{'valid. est.':>14}{'valid. known':>14}"
           f"{'peer float':>14}{'bicubic':>14} "
@@ -546,25 +558,13 @@ def print_peer_table(rows: list[dict]) -> None:
     print("Package defaults (CNMFConfig(), the §3 reference; what `fuse --method cnmf` runs), PSNR / SAM, "
           "wall s, peer/ours wall ratio:")
     for row in rows:
-        pk = row.get("peer") or {}
-        cells = []
-        for k, tag in (("ours_est_spec_default", "SRF estimated"), ("ours_known_spec_default", "known")):
-            v = row.get(k) or {}
-            if "psnr" in v:
-                ratio = f"{pk['wall_s'] / v['wall_s']:.1f}x" if "wall_s" in pk else "-"
-                cells.append(f"{tag} {v['psnr']:.2f} / {v['sam']:.2f}, {v['wall_s']:.2f} s, {ratio}")
+        cells = _ours_cells(row, (("ours_est_spec_default", "SRF estimated"), ("ours_known_spec_default", "known")))
         print(f"  {row['scene']} x{row['ratio']}: " + "; ".join(cells))
     print("Reference mode (CNMFConfig(**REFERENCE_VCA): the §3 loops with the reference code's VCA "
           f"{REFERENCE_VCA}; x = the peer's call time / ours) and the peer's own code with the sensor known "
           "(median of its runs, range):")
     for row in rows:
-        cells = []
-        for k, tag in (("ours_known_reference", "ours known"), ("ours_est_reference", "ours est.")):
-            v = row.get(k) or {}
-            if "psnr" in v:
-                pf = row.get("peer") or {}
-                ratio = f", {pf['wall_s'] / v['wall_s']:.1f}x" if "wall_s" in pf else ""
-                cells.append(f"{tag} {v['psnr']:.2f} / {v['sam']:.2f}, {v['wall_s']:.2f} s{ratio}")
+        cells = _ours_cells(row, (("ours_known_reference", "ours known"), ("ours_est_reference", "ours est.")))
         pk = row.get("peer_known") or {}
         if "psnr" in pk:
             cells.append(f"peer known {pk['psnr']:.2f} / {pk['sam']:.2f} ({pk['psnr_min']:.2f}-{pk['psnr_max']:.2f}), "

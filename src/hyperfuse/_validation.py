@@ -13,9 +13,10 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from .errors import ShapeError, ValueRangeError
+from .errors import InputError, ShapeError, ValueRangeError
 
 __all__ = [
+    "check_choice",
     "check_cube",
     "check_ratio",
     "check_pair",
@@ -25,6 +26,13 @@ __all__ = [
 ]
 
 Layout = Literal["hwc", "chw"]
+
+
+def check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
+    """Raise :class:`InputError` naming ``name`` and its choices unless ``value`` is one of them."""
+    if value not in choices:
+        opts = ", ".join(repr(c) for c in choices)
+        raise InputError(f"{name} must be one of {opts}, got {value!r}")
 
 
 def check_ratio(ratio: Any) -> int:

@@ -26,6 +26,7 @@ import torch
 from scipy.special import ndtri
 
 from ._random import RNGLike, as_numpy_rng
+from ._validation import check_choice
 from .errors import InputError, ShapeError, ValueRangeError
 
 __all__ = ["vca", "vd_hfc", "hysime", "as_data_matrix"]
@@ -148,10 +149,8 @@ def vca(
             f"number of endmembers p={p} must be an integer in 1..min(L, n)={min(L, n)}; "
             "pass a smaller --endmembers"
         )
-    if draw not in ("normal", "uniform"):
-        raise InputError(f"draw must be 'normal' or 'uniform', got {draw!r}")
-    if snr_rule not in ("paper", "reference"):
-        raise InputError(f"snr_rule must be 'paper' or 'reference', got {snr_rule!r}")
+    check_choice("draw", draw, ("normal", "uniform"))
+    check_choice("snr_rule", snr_rule, ("paper", "reference"))
     p = int(p)
     gen = as_numpy_rng(rng)
     C = Y @ Y.T / n

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .._validation import check_choice
 from ..errors import InputError, ShapeError
 
 __all__ = [
@@ -164,12 +165,6 @@ def _is_const(x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
     return x.amax(dim=dims) == x.amin(dim=dims)
 
 
-def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        opts = ", ".join(repr(c) for c in choices)
-        raise InputError(f"{name} must be one of {opts}, got {value!r}")
-
-
 # --------------------------------------------------------------------------- PSNR / RMSE
 
 
@@ -226,7 +221,7 @@ def psnr(
     >>> psnr(ref, ref, data_range=1.0)
     tensor([inf], dtype=torch.float64)
     """
-    _check_choice("aggregate", aggregate, ("band_mean", "cube"))
+    check_choice("aggregate", aggregate, ("band_mean", "cube"))
     xh, xr = _prepare(x_hat, ref, crop, ratio, clip)
     peak = _peak(xr, data_range)
     if aggregate == "cube":
@@ -332,8 +327,8 @@ def _sam_angles(
     xh: torch.Tensor, xr: torch.Tensor, unit: str, zero: str
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Angle map (B, H, W) and validity mask (B, H, W)."""
-    _check_choice("unit", unit, ("deg", "rad"))
-    _check_choice("zero", zero, ("exclude", "eps", "nan"))
+    check_choice("unit", unit, ("deg", "rad"))
+    check_choice("zero", zero, ("exclude", "eps", "nan"))
     dot = (xh * xr).sum(dim=1)
     # sqrt(|x|^2 |y|^2) rather than |x| |y|: exactly |dot| for parallel spectra, so
     # SAM(x, x) = SAM(x, 2x) = 0 exactly (arccos is ill-conditioned near 1)
@@ -562,8 +557,8 @@ def ergas(
     >>> round(float(ergas(ref * 1.1, ref, ratio=4)), 6)
     2.5
     """
-    _check_choice("mean_from", mean_from, ("reference", "estimate"))
-    _check_choice("variant", variant, ("standard", "mossfuse_reference"))
+    check_choice("mean_from", mean_from, ("reference", "estimate"))
+    check_choice("variant", variant, ("standard", "mossfuse_reference"))
     if variant == "standard":
         if ratio is None:
             raise InputError("ergas needs the resolution ratio; pass ratio=r (HR/LR size, e.g. 4)")
@@ -638,7 +633,7 @@ def cc(
     >>> cc(2 * ref + 1, ref)
     tensor([1.], dtype=torch.float64)
     """
-    _check_choice("mode", mode, ("band_mean", "global"))
+    check_choice("mode", mode, ("band_mean", "global"))
     xh, xr = _prepare(x_hat, ref, crop, ratio, clip)
     if mode == "global":
         a = xr.flatten(1)
@@ -843,7 +838,7 @@ def ssim(
     >>> ssim(ref, ref, data_range=1.0)
     tensor([1.], dtype=torch.float64)
     """
-    _check_choice("window", window, ("gaussian11", "uniform7", "global"))
+    check_choice("window", window, ("gaussian11", "uniform7", "global"))
     xh, xr = _prepare(x_hat, ref, crop, ratio, clip)
     b, c, h, w = xr.shape
     d = _peak(xr, data_range).reshape(b * c, 1, 1, 1)
@@ -995,7 +990,7 @@ def uiqi(
     >>> round(float(uiqi(0.5 * a, a)), 6)  # 2ab / (a^2 + b^2) = 0.8
     0.8
     """
-    _check_choice("mode", mode, ("sliding", "blocks"))
+    check_choice("mode", mode, ("sliding", "blocks"))
     if isinstance(block, bool) or not isinstance(block, int | np.integer) or block < 1:
         raise InputError(f"block must be a positive int, got {block!r}")
     block = int(block)

@@ -35,6 +35,7 @@ import torch
 
 from ..._threads import blas_threads, denormals_flushed, on_main_thread
 from ..._threads import torch_threads as _threads
+from ..._validation import check_choice
 from ...errors import InputError, SRFError
 from ...physics.estimate import estimate_srf_nnls
 from ...physics.functional import upsample
@@ -71,8 +72,7 @@ _VCA_CHOICES = {"vca_draw": ("normal", "uniform"), "vca_snr_rule": ("paper", "re
 def check_vca_options(cfg: Any) -> None:
     """Raise InputError if a ``vca_*`` field of ``cfg`` (CNMFConfig or SCALMUConfig) is not a choice."""
     for name, allowed in _VCA_CHOICES.items():
-        if getattr(cfg, name) not in allowed:
-            raise InputError(f"{name} must be one of {allowed}, got {getattr(cfg, name)!r}")
+        check_choice(name, getattr(cfg, name), allowed)
 
 
 @dataclass(frozen=True)

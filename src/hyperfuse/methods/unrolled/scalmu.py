@@ -52,6 +52,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..._validation import check_choice
 from ...errors import InputError, SRFError
 from ...physics.functional import upsample
 from ...physics.sensor import FusionPhysics
@@ -647,10 +648,8 @@ class SCALMU(FusionMethod):
         from ..classical.cnmf import check_vca_options
 
         check_vca_options(cfg)
-        for name, allowed in (("adapt_data", ("dead_leaves", "held_out_bands")),
-                              ("adapt_select", ("synthetic", "held_out_bands"))):
-            if getattr(cfg, name) not in allowed:
-                raise InputError(f"{name} must be one of {', '.join(allowed)}, got {getattr(cfg, name)!r}")
+        check_choice("adapt_data", cfg.adapt_data, ("dead_leaves", "held_out_bands"))
+        check_choice("adapt_select", cfg.adapt_select, ("synthetic", "held_out_bands"))
         self.weights_meta: dict[str, Any] = {}
         w = cfg.weights
         if w in ("untrained", "neutral"):

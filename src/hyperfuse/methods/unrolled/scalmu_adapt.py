@@ -133,9 +133,9 @@ def adapt_to_scene(
             st = scalmu_init(yh, ym, ph, p_syn, hs_iters=cfg.init_hs_iters, ms_iters=cfg.init_ms_iters)
         return pair.reference, yh, ym, ph, st
 
-    folds = (held_out_bands(method, hsi, msi, physics, p)
-             if "held_out_bands" in (cfg.adapt_data, cfg.adapt_select) else [])
-    if not folds and "held_out_bands" in (cfg.adapt_data, cfg.adapt_select):
+    uses_bands = "held_out_bands" in (cfg.adapt_data, cfg.adapt_select)
+    folds = held_out_bands(method, hsi, msi, physics, p) if uses_bands else []
+    if uses_bands and not folds:
         warnings.warn("SCALMU adaptation on held-out MSI bands needs >= 2 MSI bands; not adapted",
                       UserWarning, stacklevel=3)
         return copy.deepcopy(method.net), {"steps": 0, "best_step": 0, "skipped": "one MSI band"}
