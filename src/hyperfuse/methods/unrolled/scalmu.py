@@ -740,9 +740,10 @@ class SCALMU(FusionMethod):
             p = _choose_p(hsi, cfg)
             if self.chooses_prior_scale:
                 t0 = time.perf_counter()
-                alpha, scores = choose_prior_scale(self, hsi, msi, phys, p)
+                alpha, scores, fold_scores = choose_prior_scale(self, hsi, msi, phys, p)
                 self.set_prior_scale(alpha)
-                info["prior_scale"] = {"chosen": alpha, "scores_db": scores, "seconds": time.perf_counter() - t0}
+                info["prior_scale"] = {"chosen": alpha, "scores_db": scores, "fold_scores_db": fold_scores,
+                                       "seconds": time.perf_counter() - t0}
             t0 = time.perf_counter()
             state = self.initial_state(hsi, msi, phys, p)
             t_init = time.perf_counter() - t0
@@ -856,15 +857,20 @@ def held_out_bands(
     return out
 
 
-def held_out_snr(net: SCALMUNet, folds: list[HeldOutBand]) -> float:
-    """Mean over the folds of SNR_k = 10 log10(‖y_k‖² / ‖y_k − r_k X̂‖²) (dB)."""
+def held_out_snrs(net: SCALMUNet, folds: list[HeldOutBand]) -> list[float]:
+    """Per fold, SNR_k = 10 log10(‖y_k‖² / ‖y_k − r_k X̂‖²) (dB) of the held-out band's prediction."""
     snr = []
     with torch.no_grad():
         for f in folds:
             y = f.target.double()
             err = (y - f.predict(net).double()).pow(2).sum().clamp_min(1e-30)
             snr.append(float(10 * torch.log10(y.pow(2).sum() / err)))
-    return float(np.mean(snr))
+    return snr
+
+
+def held_out_snr(net: SCALMUNet, folds: list[HeldOutBand]) -> float:
+    """Mean over the folds of :func:`held_out_snrs` (dB)."""
+    return float(np.mean(held_out_snrs(net, folds)))
 
 
 def held_out_loss(net: SCALMUNet, fold: HeldOutBand) -> torch.Tensor:
@@ -873,33 +879,43 @@ def held_out_loss(net: SCALMUNet, fold: HeldOutBand) -> torch.Tensor:
     return (fold.predict(net) - y).abs().mean() / y.abs().mean().clamp_min(1e-12)
 
 
+def pick_prior_scale(fold_scores: dict[float, list[float]]) -> float:
+    """The α :func:`choose_prior_scale` keeps, from the held-out SNR (dB) of each fold per α:
+    the highest mean wins; within 0.01 dB of it, the larger α (closer to the training)."""
+    alphas = sorted(fold_scores)
+    mean = [float(np.mean(fold_scores[a])) for a in alphas]
+    return float(max(a for a, m in zip(alphas, mean, strict=True) if m >= max(mean) - 0.01))
+
+
 def choose_prior_scale(
     method: SCALMU, hsi: torch.Tensor, msi: torch.Tensor, physics: FusionPhysics, p: int
-) -> tuple[float, dict[str, float]]:
+) -> tuple[float, dict[str, float], dict[str, list[float]]]:
     """Pick the prior scale α for this scene by MSI band cross-validation (no ground truth).
 
     For each held-out MSI band k (:func:`held_out_bands`: up to :data:`AUTO_MAX_FOLDS`, evenly
     spaced, on the central window) and each α in :data:`AUTO_PRIOR_SCALES`, fuse with band k
     removed from the MSI and the SRF and score how well the fused cube predicts it
-    (:func:`held_out_snr`). The α with the highest mean SNR wins; within 0.01 dB the larger α
-    (closer to the training). A batch gets one α (its errors are pooled). ``method``'s prior
-    scale is left at the last candidate: set it with :meth:`SCALMU.set_prior_scale`.
+    (:func:`held_out_snrs`); :func:`pick_prior_scale` keeps one α. A batch gets one α (its errors
+    are pooled). ``method``'s prior scale is left at the last candidate: set it with
+    :meth:`SCALMU.set_prior_scale`.
 
     Returns
     -------
     alpha : float
     scores : dict
         Mean held-out SNR (dB) per candidate α (empty when fewer than two MSI bands: α = 1).
+    fold_scores : dict
+        The held-out SNR (dB) of each fold per candidate α.
     """
     folds = held_out_bands(method, hsi, msi, physics, p)
     if not folds:
-        return 1.0, {}
-    mean = []
+        return 1.0, {}, {}
+    per_fold = {}
     for alpha in AUTO_PRIOR_SCALES:
         method.set_prior_scale(alpha)
-        mean.append(held_out_snr(method.net, folds))
-    best = max(i for i in range(len(mean)) if mean[i] >= max(mean) - 0.01)
-    return float(AUTO_PRIOR_SCALES[best]), {str(a): float(v) for a, v in zip(AUTO_PRIOR_SCALES, mean, strict=True)}
+        per_fold[alpha] = held_out_snrs(method.net, folds)
+    return (pick_prior_scale(per_fold), {str(a): float(np.mean(v)) for a, v in per_fold.items()},
+            {str(a): v for a, v in per_fold.items()})
 
 
 def train_scalmu(
