@@ -84,19 +84,32 @@ def urban_wavelengths() -> np.ndarray:
     return wl[[k - 1 for k in range(1, 211) if k not in removed]]
 
 
-def urban_scenes() -> list[dict[str, Any]]:
+def urban_scenes(wide: bool = False) -> list[dict[str, Any]]:
     """The real validation scene of ``scalmu.md`` §5 (not part of any reported table): the
     34 x 78 HYDICE Urban crop, cut to 32 x 72 (a multiple of 4 and 8), with Sentinel-2A (bands
-    with coverage >= 0.95) and RGB (nikon-5100, >= 0.9) responses."""
+    with coverage >= 0.95) and RGB (nikon-5100, >= 0.9; 2 bands on Urban's grid) responses.
+
+    ``wide`` adds five sensors with 3-6 bands (``scalmu.md`` §4.13): an RGB camera with three
+    bands on this grid (sigma-sdmerill, >= 0.9), Sentinel-2A's 10-m bands (B2, B3, B4, B8),
+    Landsat-8's visible bands (B2, B3, B4), a WorldView-2-like 4-band product (Blue, Green, Red,
+    NIR1) and Landsat-8's reflective bands B2-B7."""
     f = DATA / "urban_hydice_subimage" / "urban_34x78x162_counts_uint16.npy"
     if not f.exists():
         print(f"skip urban: {f} not found", file=sys.stderr)
         return []
     cube = np.load(f).astype(np.float64)[:32, :72] / 1000.0
     wl = urban_wavelengths()
+    sensors = [("s2", _srf("sentinel-2a", wl, None, 0.95)), ("rgb", _srf("nikon-5100", wl, None, 0.9))]
+    if wide:
+        sensors += [
+            ("rgb3", _srf("sigma-sdmerill", wl, None, 0.9)),
+            ("s2-10m", _srf("sentinel-2a", wl, ["B2", "B3", "B4", "B8"], 0.95)),
+            ("l8-vis", _srf("landsat-8", wl, ["B2", "B3", "B4"], 0.95)),
+            ("wv2-4", _srf("wv2-like", wl, ["Blue", "Green", "Red", "NIR1"], 0.95)),
+            ("l8-refl", _srf("landsat-8", wl, ["B2", "B3", "B4", "B5", "B6", "B7"], 0.95)),
+        ]
     return [dict(name=f"urban-{tag}", real=True, cube=cube, wl=wl, srf=srf, bands=names)
-            for tag, (srf, names) in (("s2", _srf("sentinel-2a", wl, None, 0.95)),
-                                      ("rgb", _srf("nikon-5100", wl, None, 0.9)))]
+            for tag, (srf, names) in sensors]
 
 
 def load_scenes(synthetic: int) -> list[dict[str, Any]]:
@@ -154,7 +167,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
 
     torch.set_num_threads(args.threads)
     rows: list[dict[str, Any]] = []
-    scenes = (validation_scenes() if args.validation else urban_scenes() if args.urban
+    scenes = (validation_scenes() if args.validation else urban_scenes(args.urban == "wide") if args.urban
               else load_scenes(args.synthetic))
     w = args.weights
     depths = extra_depths(args) if args.ablations else []
@@ -325,8 +338,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ablations", action="store_true")
     ap.add_argument("--validation", action="store_true",
                     help="run on the held-out synthetic validation scenes instead (design decisions)")
-    ap.add_argument("--urban", action="store_true",
-                    help="run on the real validation scene (HYDICE Urban crop, scalmu.md §5) instead")
+    ap.add_argument("--urban", nargs="?", const="two", choices=("two", "wide"),
+                    help="run on the real validation scene (HYDICE Urban crop, scalmu.md §5) instead: with "
+                         "its two sensors (S2, RGB), or 'wide': five more with 3-6 bands (§4.13)")
     ap.add_argument("--extra-weights", action="append", default=[], metavar="NAME=PATH",
                     help="extra trained variants for the ablation table")
     ap.add_argument("--speed", action="store_true")
