@@ -58,14 +58,17 @@ def _srf(name: str, wl: np.ndarray, bands: list[str] | None, min_coverage: float
     return np.asarray(res.matrix)[idx], bands
 
 
-def _dead_leaves_case(name: str, seed: int, k: int, n_endmembers: int, rgb: bool = False) -> dict[str, Any]:
-    """A 96² dead-leaves test case: SWIR grid for even k, VNIR for odd; Sentinel-2A or RGB bands."""
+def _dead_leaves_case(name: str, seed: int, k: int, n_endmembers: int, rgb: bool = False,
+                      sensor: tuple[str, list[str] | None, float] | None = None) -> dict[str, Any]:
+    """A 96² dead-leaves test case: SWIR grid for even k, VNIR for odd; Sentinel-2A or RGB bands,
+    or ``sensor`` = (SRF name, bands or None, min coverage)."""
     from hyperfuse.data.synthetic import dead_leaves_scene
 
     wl = np.linspace(400.0, 2400.0, 120) if k % 2 == 0 else np.linspace(400.0, 1000.0, 60)
     s = dead_leaves_scene((96, 96), wl, n_endmembers=n_endmembers, rng=seed)
     cube = np.moveaxis(np.asarray(s.cube, dtype=np.float64), 0, -1)
-    srf, names = _srf("nikon-5100", wl, None, 0.9) if rgb else _srf("sentinel-2a", wl, None, 0.95)
+    sensor = sensor or (("nikon-5100", None, 0.9) if rgb else ("sentinel-2a", None, 0.95))
+    srf, names = _srf(sensor[0], wl, sensor[1], sensor[2])
     return dict(name=name, real=False, cube=cube, wl=wl, srf=srf, bands=names)
 
 
@@ -74,6 +77,29 @@ def validation_scenes(n: int = 6) -> list[dict[str, Any]]:
     validation streams nor the test scenes below): dead leaves with 4-9 built-in endmembers,
     alternating SWIR/VNIR grids, Sentinel-2A or (every third) RGB responses."""
     return [_dead_leaves_case(f"val{700001 + k}", 700001 + k, k, 4 + k, rgb=k % 3 == 0) for k in range(n)]
+
+
+#: 3-6-band sensors of the calibration scenes (scalmu.md §4.13)
+FEW_BAND_SENSORS: list[tuple[str, list[str] | None, float]] = [
+    ("nikon-5100", None, 0.9),
+    ("sentinel-2a", ["B2", "B3", "B4", "B8"], 0.95),
+    ("landsat-8", ["B2", "B3", "B4"], 0.95),
+    ("wv2-like", ["Blue", "Green", "Red", "NIR1"], 0.95),
+    ("sigma-sdmerill", None, 0.9),
+    ("landsat-8", ["B2", "B3", "B4", "B5", "B6", "B7"], 0.95),
+]
+
+
+def calibration_scenes(n: int = 12) -> list[dict[str, Any]]:
+    """Synthetic scenes for calibrating a design on few-band MSIs (seeds 710001+, used by
+    nothing else): dead leaves with 4-9 endmembers, alternating SWIR/VNIR grids, the 3-6-band
+    sensors of :data:`FEW_BAND_SENSORS` in turn (those needing SWIR only on the SWIR grid)."""
+    out = []
+    for k in range(n):
+        # SWIR grid (even k): all six in turn; VNIR grid: the first five (Landsat-8 B5-B7 lie beyond it)
+        sensor = FEW_BAND_SENSORS[(k // 2) % (len(FEW_BAND_SENSORS) - k % 2)]
+        out.append(_dead_leaves_case(f"cal{710001 + k}", 710001 + k, k, 4 + k % 6, sensor=sensor))
+    return out
 
 
 def urban_wavelengths() -> np.ndarray:
@@ -167,8 +193,8 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
 
     torch.set_num_threads(args.threads)
     rows: list[dict[str, Any]] = []
-    scenes = (validation_scenes() if args.validation else urban_scenes(args.urban == "wide") if args.urban
-              else load_scenes(args.synthetic))
+    scenes = (validation_scenes() if args.validation else calibration_scenes() if args.calibration
+              else urban_scenes(args.urban == "wide") if args.urban else load_scenes(args.synthetic))
     w = args.weights
     depths = extra_depths(args) if args.ablations else []
     # VCA of every NMF-based method's initialisation (SCALMU, its matched passes, full CNMF)
@@ -338,6 +364,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ablations", action="store_true")
     ap.add_argument("--validation", action="store_true",
                     help="run on the held-out synthetic validation scenes instead (design decisions)")
+    ap.add_argument("--calibration", action="store_true",
+                    help="run on synthetic calibration scenes with 3-6-band MSIs (seeds 710001+, §4.13)")
     ap.add_argument("--urban", nargs="?", const="two", choices=("two", "wide"),
                     help="run on the real validation scene (HYDICE Urban crop, scalmu.md §5) instead: with "
                          "its two sensors (S2, RGB), or 'wide': five more with 3-6 bands (§4.13)")
