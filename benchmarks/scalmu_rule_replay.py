@@ -5,6 +5,7 @@ The run must have been made with ``--ablations --prior-scales 0,0.25,0.5,0.75,1`
 gain over cnmf-matched, so no inference is re-run. Usage::
 
     python benchmarks/scalmu_rule_replay.py URBAN.json VALIDATION.json
+    python benchmarks/scalmu_rule_replay.py --fit-kappa CALIBRATION.json URBAN.json VALIDATION.json
 """
 
 from __future__ import annotations
@@ -35,14 +36,23 @@ def one_standard_error(fold_scores: dict[float, list[float]], weaker: bool) -> f
     return min(ok) if weaker else max(ok)
 
 
-RULES: dict[str, Callable[[dict[float, list[float]]], float]] = {
-    "current": pick_prior_scale,
-    "1se-weaker": lambda fs: one_standard_error(fs, weaker=True),
-    "1se-stronger": lambda fs: one_standard_error(fs, weaker=False),
+def band_share_penalty(fold_scores: dict[float, list[float]], n_bands: int, kappa: float) -> float:
+    """The α maximising s(α) − κ·α/(l − 1), s the mean held-out SNR (dB), l the MSI bands (§4.13);
+    within 0.01 dB the larger α. κ = 0 is the current rule."""
+    pen = {a: float(np.mean(v)) - kappa * a / max(n_bands - 1, 1) for a, v in fold_scores.items()}
+    return float(max(a for a, v in pen.items() if v >= max(pen.values()) - 0.01))
+
+
+KAPPAS = tuple(np.arange(0, 4.01, 0.25))
+RULES: dict[str, Callable[[dict[float, list[float]], int], float]] = {
+    "current": lambda fs, l: pick_prior_scale(fs),
+    "1se-weaker": lambda fs, l: one_standard_error(fs, weaker=True),
+    "1se-stronger": lambda fs, l: one_standard_error(fs, weaker=False),
 }
 
 
-def replay(path: str) -> dict[str, float]:
+def replay(path: str, rules: dict[str, Callable[[dict[float, list[float]], int], float]] = RULES,
+           verbose: bool = True) -> dict[str, float]:
     """Print each case's picks and gains; return the mean gain per rule (and the hindsight best)."""
     with open(path) as fh:
         data = json.load(fh)
@@ -57,19 +67,37 @@ def replay(path: str) -> dict[str, float]:
         base = m["cnmf-matched"]["psnr"]
         # the default row must be its chosen α's row, or the replay would not be the inference
         assert abs(m["scalmu"]["psnr"] - m[f"abl:prior*{auto['chosen']:g}"]["psnr"]) < 1e-6, key
-        picks = {name: rule(fs) for name, rule in RULES.items()}
+        picks = {name: rule(fs, len(m["scalmu"]["msi_bands"])) for name, rule in rules.items()}
         for name, a in picks.items():
             gains[name].append(m[f"abl:prior*{a:g}"]["psnr"] - base)
         gains["hindsight"].append(max(m[f"abl:prior*{a:g}"]["psnr"] for a in fs) - base)
-        print(key, " ".join(f"{n}={a:g}" for n, a in picks.items()), "gains",
-              " ".join(f"{n}={v[-1]:+.3f}" for n, v in gains.items()))
+        if verbose:
+            print(key, " ".join(f"{n}={a:g}" for n, a in picks.items()), "gains",
+                  " ".join(f"{n}={v[-1]:+.3f}" for n, v in gains.items()))
     for name, v in gains.items():
-        print(f"{path}: {name:<13} mean {np.mean(v):+.3f}  wins {sum(x > 0 for x in v)}/{len(v)}")
+        if verbose or name in ("current", "hindsight"):
+            print(f"{path}: {name:<13} mean {np.mean(v):+.3f}  wins {sum(x > 0 for x in v)}/{len(v)}")
     return {name: float(np.mean(v)) for name, v in gains.items()}
 
 
+def fit_kappa(path: str) -> float:
+    """The smallest κ of :data:`KAPPAS` with the highest mean gain on ``path`` (the calibration run)."""
+    rules = {f"kappa={k:g}": (lambda fs, l, k=k: band_share_penalty(fs, l, k)) for k in KAPPAS}
+    means = replay(path, rules, verbose=False)
+    for name in rules:
+        print(f"{path}: {name:<11} mean {means[name]:+.4f}")
+    best = max(means[name] for name in rules)
+    return float(min(k for k in KAPPAS if means[f"kappa={k:g}"] >= best))
+
+
 if __name__ == "__main__":
-    means = [replay(p) for p in sys.argv[1:]]
+    args = sys.argv[1:]
+    if args and args[0] == "--fit-kappa":  # --fit-kappa CALIBRATION.json [RUN.json ...]
+        kappa = fit_kappa(args[1])
+        print(f"fitted kappa = {kappa:g}")
+        RULES[f"kappa={kappa:g}"] = lambda fs, l: band_share_penalty(fs, l, kappa)
+        args = args[2:]
+    means = [replay(p) for p in args]
     if len(means) > 1:
         for name in means[0]:
             print(f"{name:<13} mean over sets {np.mean([m[name] for m in means]):+.3f}")
