@@ -17,8 +17,9 @@ CNMF); ``cnmf-full`` = the registered CNMF with its default iteration counts and
 off, first k layers only, the safeguard) and the ``--extra-weights`` models; for an extra
 model of another depth K it adds ``cnmf-matched-K{K}`` (K plain passes), its fair baseline. ``--validation`` swaps the scenes for held-out
 synthetic validation scenes (seeds 700001+); ``--urban`` for the real validation scene of
-``scalmu.md`` §5 (the HYDICE Urban crop, in no reported table). Only these two are used for
-design decisions.
+``scalmu.md`` §5 (the HYDICE Urban crop, in no reported table; ``--urban wide`` adds five sensors
+with 3-6 bands); ``--calibration`` for synthetic scenes with 3-6-band MSIs (seeds 710001+). Only
+these are used for design decisions.
 ``--speed`` times a 512 × 512 × 31, ×8 scene (per layer, whole inference) for SCALMU and the
 matched CNMF passes.
 
