@@ -18,20 +18,18 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_scalmu import urban_scenes, validation_scenes  # noqa: E402
+from bench_scalmu import _metrics, urban_scenes, validation_scenes  # noqa: E402
 
 from hyperfuse.methods.unrolled.scalmu import SCALMU, SCALMUConfig, _choose_p  # noqa: E402
-from hyperfuse.physics import functional as Fn  # noqa: E402
-from hyperfuse.physics.sensor import make_sensor, simulate  # noqa: E402
+from hyperfuse.physics.sensor import FusionPhysics, make_sensor, simulate  # noqa: E402
 
 ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 FWHM_SIGMA = 0.4247  # Gaussian sigma of a PSF whose FWHM is one pixel
 
 
 def degrade(x: torch.Tensor, sigma: float, ratio: int) -> torch.Tensor:
-    size = Fn.default_psf_size(sigma, ratio)
-    off = Fn.phase_offset("block_centred", ratio, size)
-    return Fn.spatial_degrade(x, Fn.gaussian_psf(sigma, size), ratio, (off, off))
+    """Gaussian PSF of ``sigma`` then decimation by ``ratio`` (the package's sensor model)."""
+    return FusionPhysics(make_sensor(ratio, psf_sigma=sigma)).spatial(x)
 
 
 def snr(ref: torch.Tensor, est: torch.Tensor) -> float:
@@ -39,10 +37,8 @@ def snr(ref: torch.Tensor, est: torch.Tensor) -> float:
     return float(10 * torch.log10(ref.pow(2).sum() / (ref - est).pow(2).sum()))
 
 
-def psnr(ref: torch.Tensor, est: torch.Tensor) -> float:
-    ref, est = ref.double(), est.double()
-    mse = (ref - est).pow(2).mean((-2, -1))
-    return float((10 * torch.log10(ref.amax((-2, -1)) ** 2 / mse)).mean())
+def psnr(ref: torch.Tensor, est: torch.Tensor, r: int) -> float:
+    return _metrics(est, ref, r)["psnr"]
 
 
 def probe(which: str, f: int, n_seeds: int) -> None:
@@ -70,7 +66,7 @@ def probe(which: str, f: int, n_seeds: int) -> None:
                     reduced = SCALMU(SCALMUConfig(n_endmembers=p_f, prior_scale=a)).fuse(hsi_f, msi_f, sensor)
                     score[a] = snr(hsi, degrade(reduced.cube, back, r // f))
                     full = SCALMU(SCALMUConfig(n_endmembers=p, prior_scale=a)).fuse(pair.hsi, pair.msi, sensor)
-                    gain[a] = psnr(pair.reference, full.cube) - psnr(pair.reference, base.cube)
+                    gain[a] = psnr(pair.reference, full.cube, r) - psnr(pair.reference, base.cube, r)
                 pick, best = max(ALPHAS, key=score.get), max(ALPHAS, key=gain.get)
                 print(sc["name"], f"x{r}", f"n{seed}", f"{len(sc['bands'])} bands", "score:",
                       " ".join(f"{score[a]:.2f}" for a in ALPHAS), "| gain:",
