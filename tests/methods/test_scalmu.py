@@ -341,7 +341,7 @@ def test_prior_scale_auto_scores_held_out_bands_and_fuses_with_the_winner() -> N
     """"auto": each candidate α is scored by how well the fusion without MSI band k predicts
     band k (recomputed here through the public fuse path); the winner is the best score (ties
     to the larger α) and the output is the fusion at that α."""
-    from hyperfuse.methods.unrolled.scalmu import AUTO_PRIOR_SCALES
+    from hyperfuse.methods.unrolled.scalmu import AUTO_PRIOR_SCALES, pick_prior_scale
 
     x, hsi, msi, spec, phys = _pair(31, 2, 4, 8, seed=5)
     out = get_method("scalmu", n_endmembers=4, prior_scale="auto").fuse(hsi, msi, spec)
@@ -350,6 +350,9 @@ def test_prior_scale_auto_scores_held_out_bands_and_fuses_with_the_winner() -> N
     assert sorted(scores) == sorted(AUTO_PRIOR_SCALES)
     best = max(scores.values())
     assert rec["chosen"] == max(a for a, v in scores.items() if v >= best - 0.01)
+    folds = {float(a): v for a, v in rec["fold_scores_db"].items()}  # per held-out band, 2 here
+    assert all(len(v) == 2 and np.mean(v) == pytest.approx(scores[a], abs=1e-9) for a, v in folds.items())
+    assert pick_prior_scale(folds) == rec["chosen"]
     torch.testing.assert_close(out.cube, get_method("scalmu", n_endmembers=4, prior_scale=rec["chosen"])
                                .fuse(hsi, msi, spec).cube)
     R = np.asarray(spec.srf, dtype=np.float64)
@@ -363,6 +366,15 @@ def test_prior_scale_auto_scores_held_out_bands_and_fuses_with_the_winner() -> N
             y = msi[:, k].double()
             snr.append(float(10 * torch.log10(y.pow(2).sum() / (y - pred).pow(2).sum())))
         assert scores[alpha] == pytest.approx(np.mean(snr), abs=1e-3)
+
+
+def test_pick_prior_scale_best_mean_with_ties_to_the_larger_alpha() -> None:
+    """The best mean over folds wins; within 0.01 dB of it, the larger α."""
+    from hyperfuse.methods.unrolled.scalmu import pick_prior_scale
+
+    assert pick_prior_scale({0.0: [20.0, 22.0], 0.5: [20.0, 21.0], 1.0: [19.0, 20.0]}) == 0.0
+    assert pick_prior_scale({0.0: [20.0, 22.0], 0.5: [20.0, 21.99], 1.0: [19.0, 20.0]}) == 0.5
+    assert pick_prior_scale({0.0: [20.0, 22.0], 0.5: [20.0, 21.97], 1.0: [19.0, 20.0]}) == 0.0
 
 
 def test_prior_scale_auto_ties_and_single_band_keep_the_trained_prior() -> None:
