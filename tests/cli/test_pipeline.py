@@ -64,6 +64,24 @@ def test_synthetic_chain_with_sensor_file(capsys, tmp_path: Path, tiny_scene):
     assert np.load(tmp_path / "f.npy").shape == np.load(ref).shape
 
 
+def test_fuse_scalmu_reports_its_prior_choice(capsys, tmp_path: Path, tiny_scene):
+    """The console says which prior strength SCALMU chose and on how many held-out bands; the
+    record holds the per-band scores; a fixed strength prints no choice."""
+    ref = tmp_path / "ref.npy"
+    np.save(ref, tiny_scene[0].permute(1, 2, 0).numpy())
+    np.save(tmp_path / "wl.npy", np.linspace(420, 900, tiny_scene.shape[1]))
+    _run(capsys, "simulate", ref, "--ratio", "4", "--srf", "gaussian:3", "--wavelengths", tmp_path / "wl.npy",
+         "--hsi-out", tmp_path / "h.npy", "--msi-out", tmp_path / "m.npy", "--sensor-out", tmp_path / "s.json")
+    common = ("fuse", "--hsi", tmp_path / "h.npy", "--msi", tmp_path / "m.npy", "--sensor", tmp_path / "s.json",
+              "--method", "scalmu", "-o", "n_endmembers=3")
+    out = " ".join(_run(capsys, *common, "--out", tmp_path / "f.npy", "--record", tmp_path / "run.json").split())
+    auto = json.loads((tmp_path / "run.json").read_text())["info"]["prior_scale"]
+    assert f"learned prior at strength {auto['chosen']:g} (of 0-1)" in out and "3 held-out MSI bands" in out
+    assert all(len(v) == 3 for v in auto["fold_scores_db"].values())
+    out = _run(capsys, *common, "-o", "prior_scale=0.5", "--out", tmp_path / "g.npy")
+    assert "learned prior" not in out
+
+
 def test_estimate_srf_recovers_the_simulated_response(capsys, tmp_path: Path, tiny_scene):
     ref = tmp_path / "ref.npy"
     cube = tiny_scene[0].permute(1, 2, 0).numpy()

@@ -277,6 +277,13 @@ def fuse_command(
         f"{method}: {tuple(cube.shape[1:])} -> {out} in {wall:.2f} s "
         f"(peak memory {rec['peak_memory_mb']:.0f} MiB)", highlight=False,
     )
+    auto = result.info.get("prior_scale")
+    if auto:  # SCALMU's per-scene choice: say what it picked and on what
+        folds = len(next(iter(auto["fold_scores_db"].values()), []))
+        C.console.print(
+            f"{method}: learned prior at strength {auto['chosen']:g} (of 0-1), chosen by how well "
+            f"{folds} held-out MSI bands are predicted (-o prior_scale=... fixes it)", highlight=False,
+        )
 
 
 def _config_dict(fusion: Any) -> dict[str, Any]:
