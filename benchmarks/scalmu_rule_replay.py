@@ -48,6 +48,7 @@ RULES: dict[str, Callable[[dict[float, list[float]], int], float]] = {
     "current": lambda fs, l: pick_prior_scale(fs),
     "1se-weaker": lambda fs, l: one_standard_error(fs, weaker=True),
     "1se-stronger": lambda fs, l: one_standard_error(fs, weaker=False),
+    "alphas-0-.5-1": lambda fs, l: pick_prior_scale({a: fs[a] for a in (0.0, 0.5, 1.0)}),  # §4.14
 }
 
 

@@ -794,8 +794,8 @@ class SCALMU(FusionMethod):
         return asdict(cfg)
 
 
-#: Candidate prior scales of ``prior_scale="auto"`` (``docs/scalmu.md`` §4.8).
-AUTO_PRIOR_SCALES: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
+#: Candidate prior scales of ``prior_scale="auto"`` (``docs/scalmu.md`` §4.8; three since §4.14).
+AUTO_PRIOR_SCALES: tuple[float, ...] = (0.0, 0.5, 1.0)
 #: At most this many held-out MSI bands, and an HR window of max(AUTO_CROP, AUTO_MIN_LR · r) px
 #: a side (at least AUTO_MIN_LR LR pixels), bound the cost of "auto".
 AUTO_MAX_FOLDS = 4
