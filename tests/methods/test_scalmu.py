@@ -386,8 +386,8 @@ def test_prior_scale_auto_ties_and_single_band_keep_the_trained_prior() -> None:
     x, hsi, msi, spec, phys = _pair(31, 3, 4, 8, seed=6)
     neutral = SCALMU(SCALMUConfig(weights="neutral", prior_scale="auto", **SMALL))
     assert "prior_scale" not in neutral.fuse(hsi, msi, spec).info  # nothing to choose: skipped
-    alpha, scores, _ = choose_prior_scale(neutral, hsi, *_prepare_physics(phys, hsi, msi)[::-1], 3)
-    assert alpha == 1.0 and len(set(np.round(list(scores.values()), 9))) == 1
+    alpha, record = choose_prior_scale(neutral, hsi, *_prepare_physics(phys, hsi, msi)[::-1], 3)
+    assert alpha == record["chosen"] == 1.0 and len(set(np.round(list(record["scores_db"].values()), 9))) == 1
     x1, hsi1, msi1, spec1, _ = _pair(31, 1, 4, 8, seed=6)
     rec1 = get_method("scalmu", n_endmembers=4, prior_scale="auto").fuse(hsi1, msi1, spec1).info["prior_scale"]
     assert rec1["chosen"] == 1.0 and rec1["scores_db"] == {}

@@ -439,9 +439,8 @@ class SCALMUGlobal:
         if method.chooses_prior_scale:
             lr, hr = auto_window(h, w, phys.ratio)
             msi_c = src.window(*hr)[:, torch.as_tensor(keep)].clamp_min(0)
-            alpha, scores, fold_scores = choose_prior_scale(method, hsi[..., lr[0], lr[1]], msi_c, phys, p)
+            alpha, auto = choose_prior_scale(method, hsi[..., lr[0], lr[1]], msi_c, phys, p)
             method.set_prior_scale(alpha)
-            auto = {"chosen": alpha, "scores_db": scores, "fold_scores_db": fold_scores}
         net = copy.deepcopy(method.net)
         means = (mean_m, float(hsi.mean()))
         for lay in net.layers:

@@ -740,10 +740,9 @@ class SCALMU(FusionMethod):
             p = _choose_p(hsi, cfg)
             if self.chooses_prior_scale:
                 t0 = time.perf_counter()
-                alpha, scores, fold_scores = choose_prior_scale(self, hsi, msi, phys, p)
+                alpha, record = choose_prior_scale(self, hsi, msi, phys, p)
                 self.set_prior_scale(alpha)
-                info["prior_scale"] = {"chosen": alpha, "scores_db": scores, "fold_scores_db": fold_scores,
-                                       "seconds": time.perf_counter() - t0}
+                info["prior_scale"] = {**record, "seconds": time.perf_counter() - t0}
             t0 = time.perf_counter()
             state = self.initial_state(hsi, msi, phys, p)
             t_init = time.perf_counter() - t0
@@ -889,7 +888,7 @@ def pick_prior_scale(fold_scores: dict[float, list[float]]) -> float:
 
 def choose_prior_scale(
     method: SCALMU, hsi: torch.Tensor, msi: torch.Tensor, physics: FusionPhysics, p: int
-) -> tuple[float, dict[str, float], dict[str, list[float]]]:
+) -> tuple[float, dict[str, Any]]:
     """Pick the prior scale α for this scene by MSI band cross-validation (no ground truth).
 
     For each held-out MSI band k (:func:`held_out_bands`: up to :data:`AUTO_MAX_FOLDS`, evenly
@@ -902,20 +901,19 @@ def choose_prior_scale(
     Returns
     -------
     alpha : float
-    scores : dict
-        Mean held-out SNR (dB) per candidate α (empty when fewer than two MSI bands: α = 1).
-    fold_scores : dict
-        The held-out SNR (dB) of each fold per candidate α.
+    record : dict
+        ``chosen`` (α), ``scores_db`` (mean held-out SNR in dB per candidate α) and
+        ``fold_scores_db`` (the SNR of each fold per candidate α); both empty when there are fewer
+        than two MSI bands (α = 1).
     """
     folds = held_out_bands(method, hsi, msi, physics, p)
-    if not folds:
-        return 1.0, {}, {}
     per_fold = {}
-    for alpha in AUTO_PRIOR_SCALES:
+    for alpha in AUTO_PRIOR_SCALES if folds else ():
         method.set_prior_scale(alpha)
         per_fold[alpha] = held_out_snrs(method.net, folds)
-    return (pick_prior_scale(per_fold), {str(a): float(np.mean(v)) for a, v in per_fold.items()},
-            {str(a): v for a, v in per_fold.items()})
+    alpha = pick_prior_scale(per_fold) if per_fold else 1.0
+    return alpha, {"chosen": alpha, "scores_db": {str(a): float(np.mean(v)) for a, v in per_fold.items()},
+                   "fold_scores_db": {str(a): v for a, v in per_fold.items()}}
 
 
 def train_scalmu(
