@@ -45,7 +45,7 @@ def band_share_penalty(fold_scores: dict[float, list[float]], n_bands: int, kapp
 
 KAPPAS = tuple(np.arange(0, 4.01, 0.25))
 RULES: dict[str, Callable[[dict[float, list[float]], int], float]] = {
-    "current": lambda fs, l: pick_prior_scale(fs),
+    "current": lambda fs, l: pick_prior_scale(fs),  # over the recorded candidates (five before §4.14)
     "1se-weaker": lambda fs, l: one_standard_error(fs, weaker=True),
     "1se-stronger": lambda fs, l: one_standard_error(fs, weaker=False),
     "alphas-0-.5-1": lambda fs, l: pick_prior_scale({a: fs[a] for a in (0.0, 0.5, 1.0)}),  # §4.14
