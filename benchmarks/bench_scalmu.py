@@ -282,6 +282,7 @@ def summary(rows: list[dict[str, Any]]) -> list[str]:
     lines = ["", "SCALMU minus CNMF-matched (same init, same passes): dPSNR dB / dSAM deg / dERGAS"]
     by = {(r["scene"], r["ratio"], r.get("noise_seed", 0), r["method"]): r for r in rows if "psnr" in r}
     gains: dict[tuple[str, bool], list[float]] = {}
+    per_case: dict[tuple[str, int, str], list[tuple[float, float, float]]] = {}
     for (scene, ratio, seed, method), r in sorted(by.items()):
         if not (method.startswith(("scalmu", "abl:"))):
             continue
@@ -293,6 +294,13 @@ def summary(rows: list[dict[str, Any]]) -> list[str]:
         gains.setdefault((method, bool(r["real"])), []).append(d[0])
         if method in ("scalmu", "scalmu+adapt"):
             lines.append(f"  {scene:<22}x{ratio:<3}n{seed:<2}{method:<14}{d[0]:+7.2f} {d[1]:+7.3f} {d[2]:+7.3f}")
+            per_case.setdefault((scene, ratio, method), []).append(d)
+    if any(len(v) > 1 for v in per_case.values()):  # several noise realisations: their mean per case
+        lines.append("mean over the noise realisations, per case: dPSNR / dSAM / dERGAS (runs won)")
+        for (scene, ratio, method), ds in per_case.items():
+            m = np.mean(ds, axis=0)
+            lines.append(f"  {scene:<22}x{ratio:<3}   {method:<14}{m[0]:+7.3f} {m[1]:+7.3f} {m[2]:+7.3f}"
+                         f"  ({sum(d[0] > 0 for d in ds)}/{len(ds)})")
     lines.append("mean PSNR gain over the matched CNMF passes (wins / cases):")
     for (method, real), v in sorted(gains.items()):
         kind = "real" if real else "synthetic"
