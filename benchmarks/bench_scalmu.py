@@ -68,8 +68,8 @@ def _dead_leaves_case(name: str, seed: int, k: int, n_endmembers: int, rgb: bool
     wl = np.linspace(400.0, 2400.0, 120) if k % 2 == 0 else np.linspace(400.0, 1000.0, 60)
     s = dead_leaves_scene((96, 96), wl, n_endmembers=n_endmembers, rng=seed)
     cube = np.moveaxis(np.asarray(s.cube, dtype=np.float64), 0, -1)
-    sensor = sensor or (("nikon-5100", None, 0.9) if rgb else ("sentinel-2a", None, 0.95))
-    srf, names = _srf(sensor[0], wl, sensor[1], sensor[2])
+    name_, bands, cov = sensor or (FEW_BAND_SENSORS["rgb"] if rgb else ("sentinel-2a", None, 0.95))
+    srf, names = _srf(name_, wl, bands, cov)
     return dict(name=name, real=False, cube=cube, wl=wl, srf=srf, bands=names)
 
 
@@ -80,25 +80,27 @@ def validation_scenes(n: int = 6) -> list[dict[str, Any]]:
     return [_dead_leaves_case(f"val{700001 + k}", 700001 + k, k, 4 + k, rgb=k % 3 == 0) for k in range(n)]
 
 
-#: 3-6-band sensors of the calibration scenes (scalmu.md §4.13)
-FEW_BAND_SENSORS: list[tuple[str, list[str] | None, float]] = [
-    ("nikon-5100", None, 0.9),
-    ("sentinel-2a", ["B2", "B3", "B4", "B8"], 0.95),
-    ("landsat-8", ["B2", "B3", "B4"], 0.95),
-    ("wv2-like", ["Blue", "Green", "Red", "NIR1"], 0.95),
-    ("sigma-sdmerill", None, 0.9),
-    ("landsat-8", ["B2", "B3", "B4", "B5", "B6", "B7"], 0.95),
-]
+#: Few-band sensors (SRF name, bands or None, min coverage) by tag: the calibration scenes use
+#: them in this order, ``--urban wide`` by tag (scalmu.md §4.13)
+FEW_BAND_SENSORS: dict[str, tuple[str, list[str] | None, float]] = {
+    "rgb": ("nikon-5100", None, 0.9),
+    "s2-10m": ("sentinel-2a", ["B2", "B3", "B4", "B8"], 0.95),
+    "l8-vis": ("landsat-8", ["B2", "B3", "B4"], 0.95),
+    "wv2-4": ("wv2-like", ["Blue", "Green", "Red", "NIR1"], 0.95),
+    "rgb3": ("sigma-sdmerill", None, 0.9),
+    "l8-refl": ("landsat-8", ["B2", "B3", "B4", "B5", "B6", "B7"], 0.95),
+}
 
 
 def calibration_scenes(n: int = 12) -> list[dict[str, Any]]:
     """Synthetic scenes for calibrating a design on few-band MSIs (seeds 710001+, used by
     nothing else): dead leaves with 4-9 endmembers, alternating SWIR/VNIR grids, the 3-6-band
     sensors of :data:`FEW_BAND_SENSORS` in turn (those needing SWIR only on the SWIR grid)."""
+    sensors = list(FEW_BAND_SENSORS.values())
     out = []
     for k in range(n):
         # SWIR grid (even k): all six in turn; VNIR grid: the first five (Landsat-8 B5-B7 lie beyond it)
-        sensor = FEW_BAND_SENSORS[(k // 2) % (len(FEW_BAND_SENSORS) - k % 2)]
+        sensor = sensors[(k // 2) % (len(sensors) - k % 2)]
         out.append(_dead_leaves_case(f"cal{710001 + k}", 710001 + k, k, 4 + k % 6, sensor=sensor))
     return out
 
@@ -126,17 +128,10 @@ def urban_scenes(wide: bool = False) -> list[dict[str, Any]]:
         return []
     cube = np.load(f).astype(np.float64)[:32, :72] / 1000.0
     wl = urban_wavelengths()
-    sensors = [("s2", _srf("sentinel-2a", wl, None, 0.95)), ("rgb", _srf("nikon-5100", wl, None, 0.9))]
-    if wide:
-        sensors += [
-            ("rgb3", _srf("sigma-sdmerill", wl, None, 0.9)),
-            ("s2-10m", _srf("sentinel-2a", wl, ["B2", "B3", "B4", "B8"], 0.95)),
-            ("l8-vis", _srf("landsat-8", wl, ["B2", "B3", "B4"], 0.95)),
-            ("wv2-4", _srf("wv2-like", wl, ["Blue", "Green", "Red", "NIR1"], 0.95)),
-            ("l8-refl", _srf("landsat-8", wl, ["B2", "B3", "B4", "B5", "B6", "B7"], 0.95)),
-        ]
+    tags = ("rgb", "rgb3", "s2-10m", "l8-vis", "wv2-4", "l8-refl") if wide else ("rgb",)
+    sensors = [("s2", ("sentinel-2a", None, 0.95))] + [(tag, FEW_BAND_SENSORS[tag]) for tag in tags]
     return [dict(name=f"urban-{tag}", real=True, cube=cube, wl=wl, srf=srf, bands=names)
-            for tag, (srf, names) in sensors]
+            for tag, (name, bands, cov) in sensors for srf, names in [_srf(name, wl, bands, cov)]]
 
 
 def load_scenes(synthetic: int) -> list[dict[str, Any]]:
