@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -306,7 +307,7 @@ def test_prior_scale_multiplies_the_prior_bound_of_loaded_weights() -> None:
     m0, scaled0 = fused(prior_scale=0.0)
     mh, half = fused(prior_scale=0.5)
     off = get_method("scalmu", n_endmembers=4, prior_scale=1.0)
-    off.net.set_arch(type(off.net.arch)(**{**off.net.arch.__dict__, "use_prior": False}))
+    off.net.set_arch(dataclasses.replace(off.net.arch, use_prior=False))
     torch.testing.assert_close(scaled0, off.fuse(hsi, msi, spec).cube)
     assert m1.net.layer(0).arch.prior_bound == SCALMU(SCALMUConfig(prior_scale=1.0)).trained_arch.prior_bound
     assert mh.net.layer(0).arch.prior_bound == pytest.approx(0.5 * m1.net.layer(0).arch.prior_bound)
@@ -414,7 +415,7 @@ def test_auto_window_is_aligned_with_the_lr_grid() -> None:
 def test_set_prior_scale_keeps_the_other_architecture_flags() -> None:
     """An ablation's flags (step matrices off, fewer layers) survive the prior-scale choice."""
     m = get_method("scalmu", prior_scale=1.0)
-    m.net.set_arch(type(m.net.arch)(**{**m.net.arch.__dict__, "use_step": False, "n_layers": 4}))
+    m.net.set_arch(dataclasses.replace(m.net.arch, use_step=False, n_layers=4))
     m.set_prior_scale(0.25)
     assert (m.net.arch.use_step, m.net.arch.n_layers) == (False, 4)
     assert m.net.layer(0).arch.prior_bound == pytest.approx(0.25 * m.trained_arch.prior_bound)
